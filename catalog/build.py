@@ -1,0 +1,110 @@
+"""Validate records and build them into the store, all or nothing.
+
+``validate`` reports every problem at once: record problems (file, field, reason), JSON Schema
+violations of each built STAC document, and domain checks on the built documents. ``build`` refuses
+to touch the store while any problem remains and writes in one transaction, so a failed or
+interrupted build leaves the previous catalogue as it was.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import shapely.geometry
+
+from .records import RECORDS_DIR, Problem, Records, RecordsInvalid, load_records
+from .schemas import SchemasUnavailable, schema_errors
+from .stac import build_stac
+from .store import Store
+
+
+@dataclass
+class Validation:
+    records: Records
+    collections: list[dict[str, Any]] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _source_of(doc: dict[str, Any], records: Records) -> str:
+    rec = next((r for r in [*records.studies, *records.datasets] if r.id == doc["id"]), None)
+    return str(rec.path.relative_to(rec.path.parents[2])) if rec else f"(built) {doc['id']}"
+
+
+def domain_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """Checks the schemas cannot express: valid geometry, bbox matching it, parseable ordered dates."""
+    found: list[tuple[str, str]] = []
+    if doc.get("type") == "Feature":
+        geometry, bbox = doc.get("geometry"), doc.get("bbox")
+        if geometry is not None:
+            shape = shapely.geometry.shape(geometry)
+            if not shape.is_valid:
+                found.append(("geometry", "is not valid"))
+            minx, miny, maxx, maxy = shape.bounds
+            if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+                found.append(("geometry", "is outside lon/lat bounds"))
+            if not bbox or any(abs(a - b) > 1e-6 for a, b in zip(bbox, shape.bounds)):
+                found.append(("bbox", f"{bbox} does not match the geometry's bounds {list(shape.bounds)}"))
+        elif bbox is not None:
+            found.append(("bbox", "must be absent when geometry is null"))
+        props = doc.get("properties", {})
+        stamps = {}
+        for key in ("datetime", "start_datetime", "end_datetime"):
+            if props.get(key):
+                try:
+                    stamps[key] = dt.datetime.fromisoformat(props[key].replace("Z", "+00:00"))
+                except ValueError:
+                    found.append((f"properties.{key}", f"does not parse: {props[key]!r}"))
+        if "start_datetime" in stamps and "end_datetime" in stamps and stamps["end_datetime"] < stamps["start_datetime"]:
+            found.append(("properties.end_datetime", "is before start_datetime"))
+    return found
+
+
+def validate(root: Path | str = RECORDS_DIR, *, schemas: bool = True) -> Validation:
+    records = load_records(root)
+    result = Validation(records=records, problems=list(records.problems))
+    try:
+        result.collections, result.items = build_stac(records)
+    except Exception as exc:  # a record too broken to build is already reported above
+        if not result.problems:
+            raise
+        result.warnings.append(f"STAC build skipped because records have problems ({exc.__class__.__name__})")
+        return result
+    docs = [*result.collections, *result.items]
+    ids = [f"{d.get('collection', '')}/{d['id']}" for d in docs]
+    for doc_id in {i for i in ids if ids.count(i) > 1}:
+        result.problems.append(Problem(doc_id, "id", "is not unique"))
+    for doc in docs:
+        source = _source_of(doc, records)
+        for where, message in domain_problems(doc):
+            result.problems.append(Problem(source, where, message))
+    if schemas:
+        try:
+            for doc in docs:
+                source = _source_of(doc, records)
+                for url, where, message in schema_errors(doc):
+                    result.problems.append(Problem(source, f"{where} [{url.rsplit('/', 3)[-3]}]", message))
+        except SchemasUnavailable as exc:
+            result.warnings.append(f"JSON Schema validation skipped: {exc}")
+    return result
+
+
+def build(store: Store, root: Path | str = RECORDS_DIR, *, schemas: bool = True) -> dict[str, int]:
+    """Validate, then load the curated records into ``store`` in one transaction.
+
+    Raises :class:`RecordsInvalid` (and writes nothing) when any problem is found.
+    """
+    result = validate(root, schemas=schemas)
+    if not result.ok:
+        raise RecordsInvalid(result.problems)
+    report = store.replace_records(result.collections, result.items)
+    report["studies"] = len(result.records.studies)
+    report["datasets"] = len(result.records.datasets)
+    return report

@@ -1,0 +1,79 @@
+"""The catalogue store: one small interface, one embedded SQLite backend.
+
+Everything that reads or writes the catalogue (build, service, maps, harvesters) goes through
+:class:`Store`. A PostgreSQL/pgstac backend would implement the same protocol; ``open_store``
+picks the backend from the location it is given.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+DEFAULT_DB = "geostudies.db"
+
+
+def default_location() -> str:
+    """``$GEOSTUDIES_DB`` or ``./geostudies.db``."""
+    return os.environ.get("GEOSTUDIES_DB", DEFAULT_DB)
+
+
+@dataclass
+class SearchQuery:
+    """A backend-neutral item search. ``filter`` is a pygeofilter AST (CQL2 text/JSON already parsed)."""
+
+    collections: list[str] | None = None
+    ids: list[str] | None = None
+    bbox: list[float] | None = None
+    intersects: dict[str, Any] | None = None
+    datetime: tuple[str | None, str | None] | None = None
+    q: list[str] | None = None
+    filter: Any = None
+    sortby: list[tuple[str, bool]] = field(default_factory=list)  # (field, ascending)
+    limit: int = 10
+    token: str | None = None
+    target: str | None = None  # body of spatial queries; None = earth
+
+
+@dataclass
+class SearchPage:
+    items: list[dict[str, Any]]
+    matched: int | None
+    next_token: str | None = None
+    prev_token: str | None = None
+
+
+class QueryError(ValueError):
+    """A search the store cannot run as asked (unknown property, bad token, ...): the caller's fault."""
+
+
+class Store(Protocol):
+    location: str
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def upsert_collection(self, doc: dict[str, Any]) -> str: ...
+    def upsert_items(self, docs: Iterable[dict[str, Any]]) -> dict[str, int]: ...
+    def replace_records(self, collections: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, int]: ...
+    def get_collection(self, collection_id: str) -> dict[str, Any] | None: ...
+    def collections(self) -> list[dict[str, Any]]: ...
+    def get_item(self, collection_id: str, item_id: str) -> dict[str, Any] | None: ...
+    def search(self, query: SearchQuery) -> SearchPage: ...
+    def iter_items(self, collection_id: str | None = None) -> Iterable[dict[str, Any]]: ...
+    def count_items(self, collection_id: str | None = None) -> int: ...
+    def property_values(self, prop: str, collection_id: str | None = None) -> list[Any]: ...
+    def last_modified(self, collection_id: str, item_id: str | None = None) -> str | None: ...
+    def get_state(self, key: str) -> Any: ...
+    def set_state(self, key: str, value: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def open_store(location: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Store:
+    """Open the store at ``location`` (a SQLite file path; ``postgresql://`` is on the roadmap)."""
+    location = str(location or default_location())
+    if location.startswith(("postgres://", "postgresql://")):
+        raise NotImplementedError("the PostgreSQL/pgstac backend is on the roadmap; use a SQLite file path")
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(Path(location), readonly=readonly)

@@ -1,0 +1,210 @@
+"""CQL2-JSON -> parameterised SQLite SQL over the ``items`` table.
+
+Parsing and validation of CQL2 text/JSON is done by the ``cql2`` library; this module only walks
+its canonical JSON. Values never enter the SQL text: every literal becomes a ``?`` parameter, and
+property names are mapped through :func:`column_for`, which rejects anything it does not know.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Callable
+
+import orjson
+import shapely.geometry
+
+from . import QueryError
+
+# Properties stored as real columns (fast, indexed); everything else lives in the JSON document.
+COLUMNS = {
+    "id": "items.id",
+    "collection": "items.collection",
+    "datetime": "items.datetime",
+    "start_datetime": "items.datetime",
+    "end_datetime": "items.end_datetime",
+}
+PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,99}$")
+SpatialSQL = Callable[[dict[str, Any], str], tuple[str, list[Any]]]
+
+
+def normalise_timestamp(value: str) -> str:
+    """RFC 3339 timestamp or date -> the store's sortable UTC form."""
+    text = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        text += "T00:00:00Z"
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T"))
+    except ValueError as exc:
+        raise QueryError(f"not an RFC 3339 timestamp: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise QueryError(f"timestamp needs a time zone (e.g. 'Z'): {value!r}")
+    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def column_for(name: str) -> str:
+    if name in COLUMNS:
+        return COLUMNS[name]
+    if name.startswith("properties."):
+        name = name[len("properties."):]
+    if not PROPERTY_NAME.match(name):
+        raise QueryError(f"invalid property name {name!r}")
+    # The name is validated above and quoted inside the JSON path; it is safe to inline.
+    return f"json_extract(items.doc, '$.properties.\"{name}\"')"
+
+
+class Translator:
+    """Builds (sql, params) for one CQL2-JSON expression."""
+
+    def __init__(self, spatial_sql: SpatialSQL, queryables: set[str] | None = None):
+        self.spatial_sql = spatial_sql
+        self.queryables = queryables
+        self.params: list[Any] = []
+
+    def translate(self, node: Any) -> tuple[str, list[Any]]:
+        sql = self._bool(node)
+        return sql, self.params
+
+    def _param(self, value: Any) -> str:
+        self.params.append(value)
+        return "?"
+
+    def _property(self, name: str) -> str:
+        if self.queryables is not None and name not in self.queryables and name not in COLUMNS:
+            raise QueryError(f"unknown queryable {name!r}; see /queryables for the properties you can filter on")
+        return column_for(name)
+
+    def _value(self, node: Any) -> str:
+        if isinstance(node, dict):
+            if "property" in node:
+                return self._property(node["property"])
+            if "timestamp" in node:
+                return self._param(normalise_timestamp(node["timestamp"]))
+            if "date" in node:
+                return self._param(normalise_timestamp(node["date"]))
+            if "op" in node:
+                op, args = node["op"], node.get("args", [])
+                if op in ("casei", "accenti"):
+                    inner = self._value(args[0])
+                    return f"lower({inner})" if op == "casei" else inner
+                if op in ("+", "-", "*", "/", "%", "div", "^"):
+                    sql_op = {"div": "/", "^": "*"}.get(op, op)
+                    return f"({self._value(args[0])} {sql_op} {self._value(args[1])})"
+                return f"({self._bool(node)})"
+            raise QueryError(f"unsupported value in filter: {orjson.dumps(node).decode()[:80]}")
+        if isinstance(node, bool):
+            return self._param(1 if node else 0)
+        if isinstance(node, (int, float, str)) or node is None:
+            return self._param(node)
+        raise QueryError(f"unsupported value in filter: {node!r}")
+
+    def _interval(self, node: Any) -> tuple[str, str]:
+        """(start sql, end sql) of a temporal operand: an instant, an interval or a property."""
+        if isinstance(node, dict) and "interval" in node:
+            start, end = node["interval"]
+            lo = self._param(normalise_timestamp(start)) if start not in ("..", None) else self._param("0000")
+            hi = self._param(normalise_timestamp(end)) if end not in ("..", None) else self._param("9999")
+            return lo, hi
+        if isinstance(node, dict) and node.get("property") in ("datetime", "start_datetime", "end_datetime"):
+            if node["property"] == "datetime":
+                return "items.datetime", "items.end_datetime"
+            col = COLUMNS[node["property"]]
+            return col, col
+        value = self._value(node)
+        return value, value
+
+    def _bool(self, node: Any) -> str:
+        if isinstance(node, bool):
+            return "1" if node else "0"
+        if not isinstance(node, dict) or "op" not in node:
+            raise QueryError("a filter must be a boolean expression")
+        op, args = node["op"].lower(), node.get("args", [])
+        if op in ("and", "or"):
+            if not args:
+                raise QueryError(f"'{op}' needs arguments")
+            return "(" + f" {op.upper()} ".join(self._bool(a) for a in args) + ")"
+        if op == "not":
+            return f"(NOT {self._bool(args[0])})"
+        if op in ("=", "<>", "<", "<=", ">", ">="):
+            return f"({self._comparable(args[0])} {op} {self._comparable(args[1])})"
+        if op == "like":
+            return f"({self._value(args[0])} LIKE {self._value(args[1])} ESCAPE '\\')"
+        if op == "between":
+            return f"({self._comparable(args[0])} BETWEEN {self._comparable(args[1])} AND {self._comparable(args[2])})"
+        if op == "in":
+            values = args[1] if isinstance(args[1], list) else [args[1]]
+            return f"({self._value(args[0])} IN ({', '.join(self._value(v) for v in values)}))"
+        if op == "isnull":
+            return f"({self._value(args[0])} IS NULL)"
+        if op.startswith("s_"):
+            return self._spatial(op, args)
+        if op.startswith("t_") or op == "anyinteracts":
+            return self._temporal(op, args)
+        if op.startswith("a_"):
+            return self._array(op, args)
+        raise QueryError(f"unsupported filter operator {node['op']!r}")
+
+    def _comparable(self, node: Any) -> str:
+        if isinstance(node, dict) and node.get("property") == "datetime":
+            return "items.datetime"
+        return self._value(node)
+
+    def _spatial(self, op: str, args: list[Any]) -> str:
+        prop, geom = args
+        if isinstance(geom, dict) and "property" in geom:
+            prop, geom = geom, prop
+        if not (isinstance(prop, dict) and prop.get("property") in ("geometry", "geom")):
+            raise QueryError("spatial filters compare the 'geometry' property with a literal geometry")
+        if isinstance(geom, dict) and "bbox" in geom:
+            b = geom["bbox"]
+            geom = shapely.geometry.mapping(shapely.geometry.box(b[0], b[1], b[-2] if len(b) == 6 else b[2],
+                                                                   b[-1] if len(b) == 6 else b[3]))
+        if op == "s_disjoint":
+            sql, params = self.spatial_sql(geom, "s_intersects")
+            self.params.extend(params)
+            return f"(NOT {sql})"
+        sql, params = self.spatial_sql(geom, op)
+        self.params.extend(params)
+        return sql
+
+    def _temporal(self, op: str, args: list[Any]) -> str:
+        (a0, a1), (b0, b1) = self._interval(args[0]), self._interval(args[1])
+        conditions = {
+            "t_intersects": f"{a0} <= {b1} AND {a1} >= {b0}",
+            "anyinteracts": f"{a0} <= {b1} AND {a1} >= {b0}",
+            "t_disjoint": f"({a1} < {b0} OR {a0} > {b1})",
+            "t_before": f"{a1} < {b0}",
+            "t_after": f"{a0} > {b1}",
+            "t_meets": f"{a1} = {b0}",
+            "t_metby": f"{a0} = {b1}",
+            "t_overlaps": f"{a0} < {b0} AND {a1} > {b0} AND {a1} < {b1}",
+            "t_overlappedby": f"{b0} < {a0} AND {b1} > {a0} AND {b1} < {a1}",
+            "t_starts": f"{a0} = {b0} AND {a1} < {b1}",
+            "t_startedby": f"{a0} = {b0} AND {a1} > {b1}",
+            "t_during": f"{a0} > {b0} AND {a1} < {b1}",
+            "t_contains": f"{a0} < {b0} AND {a1} > {b1}",
+            "t_finishes": f"{a0} > {b0} AND {a1} = {b1}",
+            "t_finishedby": f"{a0} < {b0} AND {a1} = {b1}",
+            "t_equals": f"{a0} = {b0} AND {a1} = {b1}",
+        }
+        if op not in conditions:
+            raise QueryError(f"unsupported temporal operator {op!r}")
+        return f"({conditions[op]})"
+
+    def _array(self, op: str, args: list[Any]) -> str:
+        prop, values = args
+        if not (isinstance(prop, dict) and "property" in prop) or not isinstance(values, list):
+            raise QueryError(f"{op} compares an array property with an array literal, e.g. {op}(keywords, ('a'))")
+        column = self._property(prop["property"])
+        holders = ", ".join(self._param(v) for v in values) or "NULL"
+        n = len(values)
+        if op == "a_contains":
+            return f"((SELECT count(DISTINCT value) FROM json_each({column}) WHERE value IN ({holders})) = {n})"
+        if op == "a_overlaps":
+            return f"(EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({holders})))"
+        if op == "a_containedby":
+            return f"(NOT EXISTS (SELECT 1 FROM json_each({column}) WHERE value NOT IN ({holders})))"
+        if op == "a_equals":
+            again = ", ".join(self._param(v) for v in values) or "NULL"
+            return (f"((SELECT count(*) FROM json_each({column})) = {n} AND NOT EXISTS "
+                    f"(SELECT 1 FROM json_each({column}) WHERE value NOT IN ({again})))")
+        raise QueryError(f"unsupported array operator {op!r}")

@@ -1,0 +1,60 @@
+"""Full-text search that works for English words and Chinese terms.
+
+SQLite's unicode61 tokenizer treats a run of CJK characters as one token, so ``屏东`` would never
+match ``2006年屏东近海地震``. We index every CJK character as its own token and turn a CJK query term
+into a phrase of its characters: ``屏东`` -> ``"屏" "东"`` as an FTS5 phrase, which matches exactly
+the adjacent pair. English goes through the porter stemmer, so ``earthquakes`` finds ``earthquake``.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+CJK = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af])")
+WORD = re.compile(r"[\w\u3400-\u9fff]+", re.UNICODE)
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+TEXT_FIELDS = (
+    "title", "description", "keywords", "geostudies:title_zh", "geostudies:summary_zh", "geostudies:journal",
+    "geostudies:places", "geostudies:disciplines", "geostudies:datasets", "geostudies:geologic_time",
+    "sci:citation", "sci:doi",
+)
+
+
+def index_text(text: str) -> str:
+    """Space out CJK characters so each is its own token."""
+    return CJK.sub(r" \1 ", text)
+
+
+def document_text(doc: dict[str, Any]) -> tuple[str, str]:
+    """(title text, body text) of a STAC Item or Collection, ready for the FTS index."""
+    props = doc.get("properties", doc)
+    title = " ".join(str(v) for v in (props.get("title"), props.get("geostudies:title_zh"), doc.get("id")) if v)
+    parts: list[str] = []
+    for key in TEXT_FIELDS[1:]:
+        value = props.get(key)
+        if isinstance(value, list):
+            parts.extend(str(v) for v in value)
+        elif value:
+            parts.append(str(value))
+    return index_text(title), index_text(" ".join(parts))
+
+
+def _term(term: str) -> str | None:
+    """One free-text term: its words must all occur (AND); a CJK run must occur as written (phrase)."""
+    groups = []
+    for word in WORD.findall(term):
+        tokens = index_text(word).split()
+        if tokens:
+            groups.append(" + ".join('"' + t.replace('"', '""') + '"' for t in tokens))
+    return " AND ".join(groups) or None
+
+
+def fts_query(terms: Iterable[str]) -> str | None:
+    """STAC free-text terms (OR between terms, AND between the words of a term) -> a safe FTS5 query.
+
+    Every token is quoted, so no user input is ever read as FTS5 syntax.
+    """
+    phrases = [p for p in (_term(t) for t in terms) if p]
+    if not phrases:
+        return None
+    return " OR ".join(f"({p})" for p in phrases)

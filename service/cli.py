@@ -1,0 +1,149 @@
+"""The ``geostudies`` command line: one subcommand per library entry point."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from catalog.records import RECORDS_DIR, RecordsInvalid
+from catalog.store import default_location, open_store
+
+db_option = click.option("--db", "db", default=default_location, show_default="$GEOSTUDIES_DB or ./geostudies.db",
+                         help="Catalogue store (a SQLite file).")
+records_option = click.option("--records", type=click.Path(file_okay=False, path_type=Path), default=RECORDS_DIR,
+                              show_default="the bundled catalog/", help="Folder with studies/ and datasets/.")
+
+
+@click.group()
+@click.version_option(package_name="geostudies")
+def main() -> None:
+    """geostudies: published geoscience studies as STAC, with the public data behind them."""
+
+
+@main.command()
+@records_option
+@click.option("--no-schemas", is_flag=True, help="Skip JSON Schema validation (domain checks still run).")
+def validate(records: Path, no_schemas: bool) -> None:
+    """Check every record and the STAC built from it; report all problems, exit 1 if any."""
+    from catalog.build import validate as run_validate
+
+    result = run_validate(records, schemas=not no_schemas)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for problem in result.problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"{len(result.records.studies)} studies, {len(result.records.datasets)} datasets, "
+               f"{len(result.items)} items, {len(result.collections)} collections: "
+               f"{len(result.problems)} problem(s), {len(result.warnings)} warning(s)")
+    sys.exit(1 if result.problems else 0)
+
+
+@main.command()
+@db_option
+@records_option
+@click.option("--no-schemas", is_flag=True, help="Skip JSON Schema validation.")
+def build(db: str, records: Path, no_schemas: bool) -> None:
+    """Validate the records and load them into the store (all or nothing)."""
+    from catalog.build import build as run_build
+
+    store = open_store(db)
+    try:
+        report = run_build(store, records, schemas=not no_schemas)
+    except RecordsInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"build refused: {len(exc.problems)} problem(s); the catalogue at {db} is unchanged", err=True)
+        sys.exit(1)
+    click.echo(f"built {db}: " + ", ".join(f"{k}={v}" for k, v in report.items()))
+
+
+@main.command()
+@db_option
+@click.argument("kind", type=click.Choice(["geojson", "geoparquet", "static"]))
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--collection", default="studies", show_default=True, help="Collection to export (geojson/geoparquet).")
+def export(db: str, kind: str, path: Path, collection: str) -> None:
+    """Export the catalogue: a GeoJSON file, a GeoParquet file, or a static STAC catalog folder."""
+    from catalog import export as exporters
+
+    store = open_store(db, readonly=True)
+    if kind == "geojson":
+        n = exporters.export_geojson(store, path, collection)
+    elif kind == "geoparquet":
+        n = exporters.export_geoparquet(store, path, collection)
+    else:
+        n = exporters.export_static(store, path)
+        path = path / "catalog.json"
+    click.echo(f"wrote {n} items to {path}")
+
+
+@main.command()
+@db_option
+@click.option("--bbox", help="west,south,east,north")
+@click.option("--datetime", "datetime_", help="RFC 3339 instant or interval")
+@click.option("-q", "--q", "text", help="Free text (English or Chinese)")
+@click.option("--filter", "cql", help="CQL2 text filter")
+@click.option("--collection", "collections", multiple=True)
+@click.option("--limit", default=10, show_default=True)
+def search(db: str, bbox: str | None, datetime_: str | None, text: str | None, cql: str | None,
+           collections: tuple[str, ...], limit: int) -> None:
+    """Search items like the API's /search and print them as GeoJSON lines."""
+    from service.params import SearchParamError, parse_search
+
+    params = {"bbox": bbox, "datetime": datetime_, "q": text, "filter": cql, "limit": str(limit),
+              "collections": ",".join(collections) or None}
+    try:
+        query = parse_search({k: v for k, v in params.items() if v is not None}, method="GET")
+    except SearchParamError as exc:
+        raise click.UsageError(exc.description) from exc
+    page = open_store(db, readonly=True).search(query)
+    for item in page.items:
+        click.echo(orjson.dumps(item).decode())
+    click.echo(f"{len(page.items)} of {page.matched} matched", err=True)
+
+
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--dev", is_flag=True, help="Flask's development server (reloader off) instead of gunicorn.")
+def serve(db: str, host: str, port: int, workers: int, dev: bool) -> None:
+    """Serve the STAC API and the map pages (gunicorn, or --dev for Flask's server)."""
+    from service.app import create_app
+
+    if not Path(db).exists():
+        raise click.UsageError(f"no catalogue at {db}; run 'geostudies build' first")
+    if dev:
+        create_app(db).run(host=host, port=port, threaded=True)
+        return
+    from service.wsgi import serve as gunicorn_serve
+
+    gunicorn_serve(db, host=host, port=port, workers=workers)
+
+
+@main.command()
+@db_option
+@click.argument("sources", nargs=-1)
+@click.option("--study", "studies", multiple=True, help="Only these study ids.")
+@click.option("--since", help="Only upstream records changed since this date (default: last successful harvest).")
+@click.option("--dry-run", is_flag=True, help="Fetch and normalise, write nothing.")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="Harvest config (endpoints, caps).")
+def harvest(db: str, sources: tuple[str, ...], studies: tuple[str, ...], since: str | None, dry_run: bool,
+            config: Path | None) -> None:
+    """Fetch metadata from the datasets' own services into the store."""
+    from harvesters.run import run_harvest
+
+    reports = run_harvest(open_store(db), list(sources), studies=list(studies), since=since, dry_run=dry_run,
+                          config_path=config)
+    failed = False
+    for report in reports:
+        click.echo(report.summary())
+        failed = failed or bool(report.failures)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
