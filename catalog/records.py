@@ -339,7 +339,12 @@ def _dataset(path: Path, data: dict[str, Any], problems: list[Problem]) -> Datas
             if role not in PROVIDER_ROLES:
                 r.problem(f"providers[{i}].roles", f"unknown role {role!r} (one of {', '.join(PROVIDER_ROLES)})")
         providers.append(Provider(str(p["name"]), [x for x in roles if x in PROVIDER_ROLES], p.get("url")))
-    bbox = r.get("extent.bbox", list, default=[-180, -90, 180, 90])
+    flags = [_flag_text(f) for f in r.get("flags", list, required=False, default=[])]
+    bbox = r.get("extent.bbox", list, required=False)
+    if bbox is None:
+        # STAC needs a spatial extent: an unknown one is served as the globe and says so.
+        flags.append("extent.bbox: not established; the whole globe is used as a placeholder")
+        bbox = [-180, -90, 180, 90]
     if len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
         r.problem("extent.bbox", f"must be [west, south, east, north], got {bbox!r}")
         bbox = [-180, -90, 180, 90]
@@ -372,8 +377,7 @@ def _dataset(path: Path, data: dict[str, Any], problems: list[Problem]) -> Datas
         keywords=r.strings("keywords", required=False), providers=providers,
         license=license_id, license_url=r.get("license_url", str, required=False),
         bbox=[float(v) for v in bbox], interval=(start, end),
-        landing_page=r.get("landing_page", str, required=False), access=access,
-        flags=[_flag_text(f) for f in r.get("flags", list, required=False, default=[])],
+        landing_page=r.get("landing_page", str, required=False), access=access, flags=flags,
         sources=[str(s) for s in r.get("sources", list, required=False, default=[])],
     )
 

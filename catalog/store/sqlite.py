@@ -38,6 +38,20 @@ def _dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
 def item_interval(doc: dict[str, Any]) -> tuple[str, str]:
     """(start, end) of an Item in the store's sortable UTC form; open ends become the extremes."""
     props = doc.get("properties", {})
@@ -202,8 +216,13 @@ class SQLiteStore:
         """Insert or update Items (matched on collection + id) in one transaction."""
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         conn = self.conn
+        seen: dict[str, dict[str, str]] = {}
         with self.transaction():
             for doc in docs:
+                keys = seen.setdefault(doc.get("collection") or "", {})
+                for key, value in doc.get("properties", {}).items():
+                    if key not in keys or keys[key] == "null":
+                        keys[key] = _json_type(value)
                 text = _dumps(doc)
                 digest = hashlib.sha1(text.encode()).hexdigest()
                 collection, item_id = doc.get("collection"), doc.get("id")
@@ -238,7 +257,23 @@ class SQLiteStore:
                         conn.execute("INSERT INTO items_rtree VALUES (?, ?, ?, ?, ?)", (rowid * 2 + part, *box))
                 conn.execute("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)",
                              (rowid, *document_text(doc)))
+            for collection_id, keys in seen.items():
+                known = self.get_state(f"properties:{collection_id}") or {}
+                merged = {**keys, **{k: v for k, v in known.items() if v != "null"}}
+                if merged != known:
+                    self.set_state(f"properties:{collection_id}", merged)
         return counts
+
+    def property_types(self, collection_id: str | None = None) -> dict[str, str]:
+        """JSON type of every property seen on the items of a collection (or of all collections)."""
+        if collection_id is not None:
+            return self.get_state(f"properties:{collection_id}") or {}
+        merged: dict[str, str] = {}
+        for (value,) in self.conn.execute("SELECT value FROM state WHERE key LIKE 'properties:%'"):
+            for key, kind in orjson.loads(value).items():
+                if merged.get(key, "null") == "null":
+                    merged[key] = kind
+        return merged
 
     def delete_items(self, collection_id: str, keep_ids: set[str] | None = None) -> int:
         rows = self.conn.execute("SELECT rowid, id FROM items WHERE collection = ?", (collection_id,)).fetchall()

@@ -1,0 +1,181 @@
+"""The OpenAPI 3.0 document of the API (served at /api) and a readable docs page (/api.html)."""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from .params import DEFAULT_LIMIT, MAX_LIMIT
+
+ERROR = {"$ref": "#/components/schemas/Exception"}
+GEOJSON = "application/geo+json"
+
+
+def _json(schema: dict[str, Any], mime: str = "application/json") -> dict[str, Any]:
+    return {"content": {mime: {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Bad request: the description says which parameter is wrong", 404: "Not found",
+            413: "Request too large (body, geometry or list over its cap)", 406: "Not acceptable",
+            415: "Unsupported media type"}
+    out = {str(c): {"description": text[c], **_json(ERROR)} for c in codes}
+    out["500"] = {"description": "Server error", **_json(ERROR)}
+    return out
+
+
+def _param(name: str, description: str, schema: dict[str, Any], where: str = "query",
+           required: bool = False, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": where, "description": description, "required": required, "schema": schema, **extra}
+
+
+SEARCH_PARAMS = [
+    _param("bbox", "west,south,east,north (or 6 numbers with elevations); west > east crosses the antimeridian",
+           {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, style="form", explode=False),
+    _param("datetime", "RFC 3339 instant, or interval start/end with '..' for an open end", {"type": "string"}),
+    _param("limit", f"Page size (default {DEFAULT_LIMIT}, maximum {MAX_LIMIT})",
+           {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+    _param("token", "Paging token from a next/prev link", {"type": "string"}),
+    _param("q", "Free text (comma = OR); English words and Chinese terms", {"type": "string"}),
+    _param("filter", "CQL2 filter (text by default)", {"type": "string"}),
+    _param("filter-lang", "cql2-text or cql2-json", {"type": "string", "enum": ["cql2-text", "cql2-json"]}),
+    _param("filter-crs", "Only CRS84", {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}),
+    _param("sortby", "Comma-separated fields, '-' for descending, e.g. -datetime,id", {"type": "string"}),
+    _param("fields", "Fields to include/exclude, e.g. id,properties.title,-links", {"type": "string"}),
+    _param("query", "Query extension JSON object", {"type": "string"}),
+]
+GET_SEARCH_PARAMS = SEARCH_PARAMS + [
+    _param("ids", "Comma-separated item ids", {"type": "array", "items": {"type": "string"}}, style="form",
+           explode=False),
+    _param("collections", "Comma-separated collection ids", {"type": "array", "items": {"type": "string"}},
+           style="form", explode=False),
+    _param("intersects", "GeoJSON geometry (JSON text)", {"type": "string"}),
+    _param("target", "Body of spatial queries (earth by default; moon, mars)", {"type": "string"}),
+]
+
+
+def openapi_document(base: str) -> dict[str, Any]:
+    link = {"type": "object", "required": ["href", "rel"], "properties": {
+        "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
+        "title": {"type": "string"}, "method": {"type": "string"}, "body": {"type": "object"},
+        "merge": {"type": "boolean"}}}
+    item_collection = {"type": "object", "required": ["type", "features", "links"], "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
+        "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}},
+        "numberMatched": {"type": "integer", "minimum": 0}, "numberReturned": {"type": "integer", "minimum": 0}}}
+    item = {"type": "object", "required": ["type", "id", "links"], "properties": {
+        "type": {"type": "string", "enum": ["Feature"]}, "id": {"type": "string"},
+        "stac_version": {"type": "string"}, "collection": {"type": "string"},
+        "geometry": {"type": "object", "nullable": True}, "properties": {"type": "object"},
+        "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}}
+    collection = {"type": "object", "required": ["id", "links"], "properties": {
+        "type": {"type": "string", "enum": ["Collection"]}, "id": {"type": "string"},
+        "stac_version": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
+        "license": {"type": "string"}, "extent": {"type": "object"},
+        "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}}
+    search_body = {"type": "object", "properties": {
+        "bbox": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+        "datetime": {"type": "string"}, "intersects": {"type": "object"},
+        "ids": {"type": "array", "items": {"type": "string"}},
+        "collections": {"type": "array", "items": {"type": "string"}},
+        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "token": {"type": "string"},
+        "q": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "filter": {"oneOf": [{"type": "object"}, {"type": "string"}]},
+        "filter-lang": {"type": "string", "enum": ["cql2-text", "cql2-json"]},
+        "sortby": {"type": "array", "items": {"type": "object", "required": ["field"], "properties": {
+            "field": {"type": "string"}, "direction": {"type": "string", "enum": ["asc", "desc"]}}}},
+        "fields": {"type": "object", "properties": {"include": {"type": "array", "items": {"type": "string"}},
+                                                     "exclude": {"type": "array", "items": {"type": "string"}}}},
+        "query": {"type": "object"}, "target": {"type": "string"}}}
+    cid = _param("collectionId", "Collection id", {"type": "string"}, where="path", required=True)
+    iid = _param("itemId", "Item id", {"type": "string"}, where="path", required=True)
+    landing = {"type": "object", "required": ["id", "links", "conformsTo"], "properties": {
+        "id": {"type": "string"}, "type": {"type": "string"}, "stac_version": {"type": "string"},
+        "conformsTo": {"type": "array", "items": {"type": "string"}},
+        "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "geostudies STAC API", "version": "1.0.0",
+                 "description": "Published geoscience studies (STAC Items) and the public datasets they used "
+                                "(STAC Collections). STAC API 1.0.0 with Filter (CQL2), Sort, Fields, Query, "
+                                "Free-text and Collection Search."},
+        "servers": [{"url": base}],
+        "paths": {
+            "/": {"get": {"summary": "Landing page", "operationId": "getLandingPage",
+                          "responses": {"200": {"description": "Landing page", **_json(landing)},
+                                        **_errors()}}},
+            "/conformance": {"get": {"summary": "Conformance classes", "operationId": "getConformance",
+                                     "responses": {"200": {"description": "Conformance", **_json({
+                                         "type": "object", "required": ["conformsTo"], "properties": {
+                                             "conformsTo": {"type": "array", "items": {"type": "string"}}}})},
+                                         **_errors()}}},
+            "/api": {"get": {"summary": "This OpenAPI document", "operationId": "getOpenApi",
+                             "responses": {"200": {"description": "OpenAPI 3.0", **_json(
+                                 {"type": "object"}, "application/vnd.oai.openapi+json;version=3.0")},
+                                 **_errors()}}},
+            "/queryables": {"get": {"summary": "Queryables of all collections", "operationId": "getQueryables",
+                                    "responses": {"200": {"description": "JSON Schema", **_json(
+                                        {"type": "object"}, "application/schema+json")}, **_errors()}}},
+            "/collections": {"get": {
+                "summary": "Collections (Collection Search: bbox, datetime, q, limit)", "operationId": "getCollections",
+                "parameters": [SEARCH_PARAMS[0], SEARCH_PARAMS[1],
+                               _param("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+                               SEARCH_PARAMS[3], SEARCH_PARAMS[4]],
+                "responses": {"200": {"description": "Collections", **_json({
+                    "type": "object", "required": ["collections", "links"], "properties": {
+                        "collections": {"type": "array", "items": {"$ref": "#/components/schemas/Collection"}},
+                        "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}})},
+                    **_errors(400)}}},
+            "/collections/{collectionId}": {"get": {
+                "summary": "One collection", "operationId": "describeCollection", "parameters": [cid],
+                "responses": {"200": {"description": "Collection", **_json(collection)}, **_errors(404),
+                              "304": {"description": "Not modified"}}}},
+            "/collections/{collectionId}/queryables": {"get": {
+                "summary": "Queryables of one collection", "operationId": "getCollectionQueryables",
+                "parameters": [cid], "responses": {"200": {"description": "JSON Schema", **_json(
+                    {"type": "object"}, "application/schema+json")}, **_errors(404)}}},
+            "/collections/{collectionId}/items": {"get": {
+                "summary": "Items of a collection", "operationId": "getFeatures",
+                "parameters": [cid, *SEARCH_PARAMS],
+                "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
+                              **_errors(400, 404)}}},
+            "/collections/{collectionId}/items/{itemId}": {"get": {
+                "summary": "One item", "operationId": "getFeature", "parameters": [cid, iid],
+                "responses": {"200": {"description": "Item", **_json(item, GEOJSON)}, **_errors(404),
+                              "304": {"description": "Not modified"}}}},
+            "/search": {
+                "get": {"summary": "Item search", "operationId": "getItemSearch", "parameters": GET_SEARCH_PARAMS,
+                        "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
+                                      **_errors(400, 413)}},
+                "post": {"summary": "Item search", "operationId": "postItemSearch",
+                         "requestBody": {"content": {"application/json": {"schema": search_body}}},
+                         "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
+                                       **_errors(400, 413)}},
+            },
+        },
+        "components": {"schemas": {
+            "Exception": {"type": "object", "required": ["code", "description"], "properties": {
+                "code": {"type": "string"}, "description": {"type": "string"}}},
+            "Link": link, "Item": item, "Collection": collection,
+        }},
+    }
+
+
+def docs_page(base: str) -> str:
+    """A plain HTML rendering of the OpenAPI document: no CDN, no JavaScript."""
+    doc = openapi_document(base)
+    rows = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            params = "".join(
+                f"<li><code>{html.escape(p['name'])}</code> ({html.escape(p['in'])}): {html.escape(p['description'])}</li>"
+                for p in op.get("parameters", []))
+            rows.append(f"<section><h2><code>{method.upper()} {html.escape(path)}</code></h2>"
+                        f"<p>{html.escape(op['summary'])}</p><ul>{params}</ul></section>")
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+            "content='width=device-width, initial-scale=1'><title>geostudies API</title><style>body{font-family:"
+            "system-ui,sans-serif;max-width:60rem;margin:auto;padding:1rem}code{background:#f3f3f3;padding:0 .2em}"
+            "</style></head><body><h1>geostudies STAC API</h1><p>"
+            + html.escape(doc["info"]["description"])
+            + f"</p><p>Machine-readable: <a href='{html.escape(base)}/api'>OpenAPI 3.0 JSON</a>.</p>"
+            + "".join(rows) + "</body></html>")

@@ -1,0 +1,302 @@
+"""STAC API search parameters (GET query string or POST JSON body) -> :class:`SearchQuery`.
+
+Every way a request can be wrong raises :class:`SearchParamError` with a message naming the
+parameter; the API turns it into a 400 JSON body. Filter, Query-extension and free-text
+parameters all end up in the same CQL2-JSON machinery.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping
+
+import cql2
+import orjson
+import shapely.geometry
+
+from catalog.store import SearchQuery
+from catalog.store.cql2sql import normalise_timestamp
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 1000
+MAX_IDS = 1000
+MAX_VERTICES = 10_000
+MAX_FILTER_CHARS = 20_000
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
+GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+                  "GeometryCollection")
+QUERY_OPS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+
+class SearchParamError(ValueError):
+    def __init__(self, description: str, code: str = "InvalidParameterValue"):
+        super().__init__(description)
+        self.description, self.code = description, code
+
+
+def _list(value: Any, name: str) -> list[str] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise SearchParamError(f"'{name}' must be a list of strings or a comma-separated string")
+    return items
+
+
+def parse_bbox(value: Any) -> list[float] | None:
+    if value is None or value == "":
+        return None
+    try:
+        numbers = [float(v) for v in (value.split(",") if isinstance(value, str) else value)]
+    except (TypeError, ValueError):
+        raise SearchParamError("'bbox' must be 4 or 6 numbers: west,south,east,north") from None
+    if len(numbers) not in (4, 6) or not all(math.isfinite(v) for v in numbers):
+        raise SearchParamError("'bbox' must be 4 or 6 finite numbers: west,south,[min elevation,]east,north"
+                               "[,max elevation]")
+    west, south, east, north = (numbers[0], numbers[1], numbers[3], numbers[4]) if len(numbers) == 6 else numbers
+    if not (-180 <= west <= 180 and -180 <= east <= 180):
+        raise SearchParamError("'bbox' longitudes must be within [-180, 180]")
+    if not (-90 <= south <= 90 and -90 <= north <= 90):
+        raise SearchParamError("'bbox' latitudes must be within [-90, 90]")
+    if south > north:
+        raise SearchParamError("'bbox' south must not be greater than north (west > east is allowed: it crosses "
+                               "the antimeridian)")
+    if len(numbers) == 6 and numbers[2] > numbers[5]:
+        raise SearchParamError("'bbox' minimum elevation must not be greater than maximum elevation")
+    return numbers
+
+
+def parse_datetime(value: Any) -> tuple[str | None, str | None] | None:
+    """An RFC 3339 instant, or a closed or half-open interval ('..' or empty for an open end)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise SearchParamError("'datetime' must be a string")
+    parts = value.split("/")
+    if len(parts) > 2:
+        raise SearchParamError(f"'datetime' must be an instant or an interval 'start/end', got {value!r}")
+    bounds: list[str | None] = []
+    for part in parts:
+        part = part.strip()
+        if part in ("", ".."):
+            if len(parts) == 1:
+                raise SearchParamError("'datetime' must not be empty or '..'")
+            bounds.append(None)
+            continue
+        if not RFC3339.match(part):
+            raise SearchParamError(f"'datetime' value {part!r} is not an RFC 3339 date-time "
+                                   "(e.g. 2006-12-26T00:00:00Z)")
+        try:
+            bounds.append(normalise_timestamp(part))
+        except ValueError as exc:
+            raise SearchParamError(f"'datetime' value {part!r} is not a valid date-time: {exc}") from None
+    if len(bounds) == 1:
+        return bounds[0], bounds[0]
+    start, end = bounds
+    if start is None and end is None:
+        raise SearchParamError("'datetime' interval must have at least one closed end")
+    if start and end and start > end:
+        raise SearchParamError("'datetime' interval starts after it ends")
+    return start, end
+
+
+def _count_vertices(coords: Any) -> int:
+    if isinstance(coords, (list, tuple)) and coords and isinstance(coords[0], (int, float)):
+        return 1
+    if isinstance(coords, (list, tuple)):
+        return sum(_count_vertices(c) for c in coords)
+    return 0
+
+
+def parse_geometry(value: Any, name: str = "intersects") -> dict[str, Any] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise SearchParamError(f"'{name}' must be a GeoJSON geometry object") from None
+    if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
+        raise SearchParamError(f"'{name}' must be a GeoJSON geometry with a type of {', '.join(GEOMETRY_TYPES)}")
+    key = "geometries" if value["type"] == "GeometryCollection" else "coordinates"
+    if key not in value:
+        raise SearchParamError(f"'{name}' geometry has no '{key}'")
+    if _count_vertices(value.get("coordinates", [])) > MAX_VERTICES:
+        raise SearchParamError(f"'{name}' geometry has more than {MAX_VERTICES} vertices", code="PayloadTooLarge")
+    try:
+        shape = shapely.geometry.shape(value)
+    except Exception as exc:
+        raise SearchParamError(f"'{name}' is not a valid GeoJSON geometry: {exc}") from None
+    if shape.is_empty:
+        raise SearchParamError(f"'{name}' geometry is empty")
+    minx, miny, maxx, maxy = shape.bounds
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise SearchParamError(f"'{name}' coordinates must be lon/lat within [-180, 180] x [-90, 90]")
+    return value
+
+
+def parse_limit(value: Any) -> int:
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    try:
+        limit = int(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        limit = None
+    if limit is None or (isinstance(value, float) and value != int(value)):
+        raise SearchParamError(f"'limit' must be an integer, got {value!r}")
+    if limit < 1 or limit > MAX_LIMIT:
+        raise SearchParamError(f"'limit' must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
+
+
+def parse_sortby(value: Any) -> list[tuple[str, bool]]:
+    if value is None or value == "":
+        return []
+    fields: list[tuple[str, bool]] = []
+    if isinstance(value, str):
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            ascending = not part.startswith("-")
+            fields.append((part.lstrip("+- "), ascending))
+    elif isinstance(value, list):
+        for entry in value:
+            if not isinstance(entry, dict) or not isinstance(entry.get("field"), str):
+                raise SearchParamError("'sortby' entries must be objects like {\"field\": \"datetime\", "
+                                       "\"direction\": \"desc\"}")
+            direction = str(entry.get("direction", "asc")).lower()
+            if direction not in ("asc", "desc"):
+                raise SearchParamError("'sortby' direction must be 'asc' or 'desc'")
+            fields.append((entry["field"], direction == "asc"))
+    else:
+        raise SearchParamError("'sortby' must be a string like '-datetime,id' or a list of objects")
+    return [(f[len("properties."):] if f.startswith("properties.") else f, asc) for f, asc in fields]
+
+
+def parse_fields(value: Any) -> tuple[list[str], list[str]] | None:
+    """Fields extension -> (include, exclude), or None when not asked."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        include = [f.strip().lstrip("+") for f in value.split(",") if f.strip() and not f.strip().startswith("-")]
+        exclude = [f.strip()[1:] for f in value.split(",") if f.strip().startswith("-")]
+        return include, exclude
+    if isinstance(value, dict):
+        include, exclude = value.get("include") or [], value.get("exclude") or []
+        if not all(isinstance(f, str) for f in [*include, *exclude]):
+            raise SearchParamError("'fields' include/exclude must be lists of strings")
+        return list(include), list(exclude)
+    raise SearchParamError("'fields' must be a string like 'id,-properties.description' or "
+                           "{\"include\": [...], \"exclude\": [...]}")
+
+
+def parse_filter(value: Any, lang: Any) -> dict[str, Any] | None:
+    """CQL2 text or JSON -> canonical CQL2-JSON (parsed and validated by the cql2 library)."""
+    if value is None or value == "":
+        return None
+    if lang not in (None, "cql2-text", "cql2-json"):
+        raise SearchParamError(f"'filter-lang' must be 'cql2-text' or 'cql2-json', got {lang!r}")
+    try:
+        if isinstance(value, dict):
+            if lang == "cql2-text":
+                raise SearchParamError("'filter' is a JSON object but 'filter-lang' is cql2-text")
+            expr = cql2.Expr(value)
+        elif isinstance(value, str):
+            if len(value) > MAX_FILTER_CHARS:
+                raise SearchParamError(f"'filter' is longer than {MAX_FILTER_CHARS} characters", code="PayloadTooLarge")
+            if lang == "cql2-json" or value.lstrip().startswith("{"):
+                expr = cql2.parse_json(value)
+            else:
+                expr = cql2.parse_text(value)
+        else:
+            raise SearchParamError("'filter' must be CQL2 text or a CQL2-JSON object")
+        expr.validate()
+        return expr.to_json()
+    except SearchParamError:
+        raise
+    except Exception as exc:  # cql2 raises ParseError/ValidationError and ValueError subclasses
+        message = re.sub(r"\s+", " ", str(exc)).strip()[:400]
+        raise SearchParamError(f"'filter' is not valid CQL2: {message}") from None
+
+
+def query_to_cql2(value: Any) -> dict[str, Any] | None:
+    """The Query extension ({"prop": {"op": value}}) expressed as CQL2-JSON."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise SearchParamError("'query' must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise SearchParamError("'query' must be an object like {\"geostudies:year\": {\"gte\": 2024}}")
+    args: list[dict[str, Any]] = []
+    for prop, ops in value.items():
+        if not isinstance(ops, dict) or not ops:
+            raise SearchParamError(f"'query.{prop}' must be an object of operators (eq, neq, lt, lte, gt, gte, "
+                                   "startsWith, endsWith, contains, in)")
+        ref = {"property": prop}
+        for op, operand in ops.items():
+            if op in QUERY_OPS:
+                args.append({"op": QUERY_OPS[op], "args": [ref, operand]})
+            elif op in ("startsWith", "endsWith", "contains"):
+                if not isinstance(operand, str):
+                    raise SearchParamError(f"'query.{prop}.{op}' needs a string")
+                escaped = operand.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                pattern = {"startsWith": f"{escaped}%", "endsWith": f"%{escaped}", "contains": f"%{escaped}%"}[op]
+                args.append({"op": "like", "args": [ref, pattern]})
+            elif op == "in":
+                if not isinstance(operand, list):
+                    raise SearchParamError(f"'query.{prop}.in' needs a list")
+                args.append({"op": "in", "args": [ref, operand]})
+            else:
+                raise SearchParamError(f"'query.{prop}' has unknown operator {op!r}")
+    return {"op": "and", "args": args} if len(args) > 1 else args[0]
+
+
+def parse_q(value: Any) -> list[str] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise SearchParamError("'q' must be a string or a list of strings")
+        return [v for v in value if v.strip()]
+    if isinstance(value, str):
+        return [v for v in value.split(",") if v.strip()]
+    raise SearchParamError("'q' must be a string or a list of strings")
+
+
+KNOWN = {"bbox", "datetime", "intersects", "ids", "collections", "limit", "token", "q", "filter", "filter-lang",
+         "filter-crs", "sortby", "fields", "query", "body", "target", "f"}
+
+
+def parse_search(params: Mapping[str, Any], method: str = "GET") -> SearchQuery:
+    """Build a SearchQuery from request parameters; raises SearchParamError on any bad value."""
+    if params.get("filter-crs") not in (None, "", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"):
+        raise SearchParamError("'filter-crs' must be http://www.opengis.net/def/crs/OGC/1.3/CRS84")
+    bbox = parse_bbox(params.get("bbox"))
+    intersects = parse_geometry(params.get("intersects"))
+    if bbox and intersects:
+        raise SearchParamError("use either 'bbox' or 'intersects', not both")
+    ids = _list(params.get("ids"), "ids")
+    if ids and len(ids) > MAX_IDS:
+        raise SearchParamError(f"'ids' lists more than {MAX_IDS} ids", code="PayloadTooLarge")
+    filters = [f for f in (parse_filter(params.get("filter"), params.get("filter-lang")),
+                           query_to_cql2(params.get("query"))) if f]
+    token = params.get("token")
+    if token is not None and not isinstance(token, str):
+        raise SearchParamError("'token' must be a string")
+    target = params.get("target")
+    if target is not None and (not isinstance(target, str) or not re.fullmatch(r"[a-z]{2,20}", target.lower())):
+        raise SearchParamError("'target' must be a body name such as 'earth', 'moon' or 'mars'")
+    return SearchQuery(
+        collections=_list(params.get("collections"), "collections"), ids=ids, bbox=bbox, intersects=intersects,
+        datetime=parse_datetime(params.get("datetime")), q=parse_q(params.get("q")),
+        filter=(filters[0] if len(filters) == 1 else {"op": "and", "args": filters}) if filters else None,
+        sortby=parse_sortby(params.get("sortby")), limit=parse_limit(params.get("limit")),
+        token=token or None, target=target.lower() if target else None,
+    )
