@@ -76,7 +76,7 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
         props["geostudies:geologic_time"] = study.geologic_time
     if span:
         start, end = _utc(span.start), _utc(span.end, end=True)
-        item_datetime = None
+        item_datetime = start  # a representative instant; the span itself is start/end_datetime
         props["geostudies:time_note"] = span.note
     else:
         # STAC needs a time; without a data time span the publication date stands in, and says so.

@@ -26,6 +26,7 @@ CONFORMANCE = [
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/collections",
     "https://api.stacspec.org/v1.0.0/ogcapi-features",
+    "https://api.stacspec.org/v1.0.0/browseable",
     "https://api.stacspec.org/v1.0.0/item-search",
     "https://api.stacspec.org/v1.0.0/item-search#fields",
     "https://api.stacspec.org/v1.0.0/item-search#sort",
@@ -73,7 +74,8 @@ TITLES = {
     "keywords": "Keywords",
     "title": "Title",
 }
-ENUM_LIMIT = 5000  # list enum values in queryables only for collections this small
+ENUM_LIMIT = 5000
+BROWSE_LIMIT = 2000  # list enum values in queryables only for collections this small
 
 
 class ApiError(Exception):
@@ -139,42 +141,64 @@ def item_out(doc: dict[str, Any]) -> dict[str, Any]:
         link("collection", f"{root}/collections/{cid}"),
         link("root", f"{root}/"),
     ]
+    assets = dict(doc.get("assets") or {})
     if cid == "studies":
-        links.append(link("alternate", f"{root}/studies/{doc['id']}", "text/html", "Study page"))
-    return {**doc, "links": links}
+        page = f"{root}/studies/{doc['id']}"
+        links.append(link("alternate", page, "text/html", "Study page"))
+        assets.setdefault("study-page", {"href": page, "type": "text/html", "title": "Study page (map, datasets, "
+                                         "access links)", "roles": ["metadata"]})
+        assets.setdefault("stac-item", {"href": f"{root}/collections/{cid}/items/{doc['id']}?f=json",
+                                        "type": GEOJSON, "title": "This record as STAC JSON", "roles": ["metadata"]})
+    return {**doc, "links": links, "assets": assets}
 
 
-def collection_out(doc: dict[str, Any]) -> dict[str, Any]:
+def collection_out(doc: dict[str, Any], with_items: bool = False) -> dict[str, Any]:
     root, cid = base(), doc["id"]
     links = [lk for lk in doc.get("links", []) if lk.get("rel") not in STRUCTURAL]
     links += [
-        link("self", f"{root}/collections/{cid}"),
-        link("parent", f"{root}/"),
-        link("root", f"{root}/"),
-        link("items", f"{root}/collections/{cid}/items", GEOJSON),
+        link("self", f"{root}/collections/{cid}", title=doc.get("title") or cid),
+        link("parent", f"{root}/", title="geostudies"),
+        link("root", f"{root}/", title="geostudies"),
+        link("items", f"{root}/collections/{cid}/items", GEOJSON, "Items"),
         link(QUERYABLES_REL, f"{root}/collections/{cid}/queryables", "application/schema+json", "Queryables"),
     ]
+    if with_items:
+        # Browseable: every item reachable by rel=item links (collections up to BROWSE_LIMIT items).
+        ids = store().item_ids(cid, BROWSE_LIMIT + 1)
+        if len(ids) <= BROWSE_LIMIT:
+            links += [link("item", f"{root}/collections/{cid}/items/{i}", GEOJSON, i) for i in ids]
     if doc.get("geostudies:kind") == "dataset" and "dataset_page" in current_app.view_functions:
         links.append(link("alternate", f"{root}/datasets/{cid}", "text/html", "Dataset page"))
     return {**doc, "links": links}
 
 
-def apply_fields(doc: dict[str, Any], fields: tuple[list[str], list[str]] | None) -> dict[str, Any]:
-    """Fields extension: keep what ``include`` names (plus what a valid Item needs), drop ``exclude``."""
+FIELDS_ALWAYS = ["type", "stac_version", "id", "links"]
+FIELDS_DEFAULT = ["type", "stac_version", "id", "bbox", "geometry", "links", "assets", "collection",
+                  "properties.datetime"]
+
+
+def apply_fields(doc: dict[str, Any], fields: tuple[list[str] | None, list[str]] | None) -> dict[str, Any]:
+    """Fields extension. No include: the whole item minus the excludes. An empty include: the default set.
+    An explicit include wins over an exclude of the same path or of its parent
+    (``-properties,+properties.title`` keeps the title)."""
     if not fields:
         return doc
     include, exclude = fields
-    if include:
-        always = ["type", "stac_version", "id", "links", "collection", "stac_extensions"]
-        kept: dict[str, Any] = {}
-        for path in [*always, *include]:
+    if include is None:
+        kept = {**doc}
+        include = []
+    else:
+        kept = {}
+        for path in [*FIELDS_ALWAYS, *(include or FIELDS_DEFAULT)]:
             _copy_path(doc, kept, path.split("."))
-        doc = kept
     for path in exclude:
-        if path in ("id", "type", "links", "stac_version"):
+        if path in include or path in FIELDS_ALWAYS:
             continue
-        _delete_path(doc, path.split("."))
-    return doc
+        _delete_path(kept, path.split("."))
+        for inner in include:
+            if inner.startswith(path + "."):
+                _copy_path(doc, kept, inner.split("."))
+    return kept
 
 
 def _copy_path(src: dict[str, Any], dst: dict[str, Any], parts: list[str]) -> None:
@@ -211,18 +235,17 @@ def _walk_properties(node: Any) -> list[str]:
     return []
 
 
-def check_properties(query: SearchQuery) -> None:
-    names = None
+def unknown_properties(query: SearchQuery) -> list[str]:
+    """Properties a filter, query or sortby names that no item in scope has.
+
+    They are not an error (they evaluate as null, as the STAC API validator expects); the response
+    names them in a ``Geostudies-Warning`` header so a typo does not pass silently.
+    """
+    names: set[str] = set()
     for collection_id in query.collections or [None]:
-        names = (names or set()) | queryable_names(collection_id)
-    assert names is not None
-    for prop in _walk_properties(query.filter):
-        if prop.removeprefix("properties.") not in names:
-            raise SearchParamError(f"unknown property {prop!r} in filter/query; see /queryables for the properties "
-                                   "you can filter on")
-    for prop, _ in query.sortby:
-        if prop not in names:
-            raise SearchParamError(f"cannot sort by unknown property {prop!r}; see /queryables")
+        names |= queryable_names(collection_id)
+    used = [p.removeprefix("properties.") for p in _walk_properties(query.filter)] + [p for p, _ in query.sortby]
+    return sorted({p for p in used if p not in names})
 
 
 def queryables_doc(collection_id: str | None) -> dict[str, Any]:
@@ -260,7 +283,6 @@ def queryables_doc(collection_id: str | None) -> dict[str, Any]:
 # -- search -------------------------------------------------------------------------------------
 
 def run_search(query: SearchQuery) -> SearchPage:
-    check_properties(query)
     try:
         return store().search(query)
     except QueryError as exc:
@@ -284,11 +306,16 @@ def page_links(page: SearchPage, endpoint: str, params: dict[str, Any], method: 
     return links
 
 
-def item_collection(page: SearchPage, links: list[dict[str, Any]], fields: Any) -> Response:
+def item_collection(page: SearchPage, links: list[dict[str, Any]], fields: Any, query: SearchQuery) -> Response:
     features = [apply_fields(item_out(doc), fields) for doc in page.items]
     body = {"type": "FeatureCollection", "features": features, "links": links,
             "numberMatched": page.matched, "numberReturned": len(features)}
-    return json_response(body, mimetype=GEOJSON)
+    response = json_response(body, mimetype=GEOJSON)
+    unknown = unknown_properties(query)
+    if unknown:
+        response.headers["Geostudies-Warning"] = ("unknown properties evaluate as null: " + ", ".join(unknown)
+                                                  + "; see /queryables")
+    return response
 
 
 def request_params() -> tuple[dict[str, Any], str]:
@@ -419,7 +446,7 @@ def collection(collection_id: str) -> Response:
         raise ApiError(404, "NotFound", f"no collection {collection_id!r}")
     if wants_html() and doc.get("geostudies:kind") == "dataset" and "maps.dataset_page" in current_app.view_functions:
         return current_app.view_functions["maps.dataset_page"](collection_id)
-    return json_response(collection_out(doc), conditional=True, last_modified=store().last_modified(collection_id))
+    return json_response(collection_out(doc, with_items=True), conditional=True, last_modified=store().last_modified(collection_id))
 
 
 @bp.get("/collections/<collection_id>/queryables")
@@ -438,13 +465,14 @@ def items(collection_id: str) -> Response:
     if "collections" in params or "ids" in params or "intersects" in params:
         raise SearchParamError("/collections/{id}/items takes bbox, datetime, limit, token, q, filter, sortby, "
                                "fields and query; use /search for collections, ids and intersects")
-    query = parse_search({**params, "collections": collection_id}, method="GET")
+    query = parse_search({**params, "collections": collection_id}, method="GET",
+                         property_types=store().property_types(collection_id))
     page = run_search(query)
     endpoint = f"{base()}/collections/{collection_id}/items"
     links = page_links(page, endpoint, params, "GET")
     links += [link("self", request.url, GEOJSON), link("collection", f"{base()}/collections/{collection_id}"),
               link("parent", f"{base()}/collections/{collection_id}")]
-    return item_collection(page, links, parse_fields(params.get("fields")))
+    return item_collection(page, links, parse_fields(params.get("fields"), "fields" in params), query)
 
 
 @bp.get("/collections/<collection_id>/items/<item_id>")
@@ -464,12 +492,12 @@ def item(collection_id: str, item_id: str) -> Any:
 def search() -> Response:
     params, method = request_params()
     _unknown_params(params)
-    query = parse_search(params, method=method)
+    query = parse_search(params, method=method, property_types=store().property_types(None))
     page = run_search(query)
     endpoint = f"{base()}/search"
     links = page_links(page, endpoint, params, method)
     links.append(link("self", request.url if method == "GET" else endpoint, GEOJSON))
-    return item_collection(page, links, parse_fields(params.get("fields")))
+    return item_collection(page, links, parse_fields(params.get("fields"), "fields" in params), query)
 
 
 @bp.get("/api")

@@ -57,10 +57,7 @@ def parse_bbox(value: Any) -> list[float] | None:
         raise SearchParamError("'bbox' must be 4 or 6 finite numbers: west,south,[min elevation,]east,north"
                                "[,max elevation]")
     west, south, east, north = (numbers[0], numbers[1], numbers[3], numbers[4]) if len(numbers) == 6 else numbers
-    if not (-180 <= west <= 180 and -180 <= east <= 180):
-        raise SearchParamError("'bbox' longitudes must be within [-180, 180]")
-    if not (-90 <= south <= 90 and -90 <= north <= 90):
-        raise SearchParamError("'bbox' latitudes must be within [-90, 90]")
+    # Values beyond [-180, 180] x [-90, 90] are not an error: they simply match nothing out there.
     if south > north:
         raise SearchParamError("'bbox' south must not be greater than north (west > east is allowed: it crosses "
                                "the antimeridian)")
@@ -147,9 +144,10 @@ def parse_limit(value: Any) -> int:
         limit = None
     if limit is None or (isinstance(value, float) and value != int(value)):
         raise SearchParamError(f"'limit' must be an integer, got {value!r}")
-    if limit < 1 or limit > MAX_LIMIT:
-        raise SearchParamError(f"'limit' must be between 1 and {MAX_LIMIT}, got {limit}")
-    return limit
+    if limit < 1:
+        raise SearchParamError(f"'limit' must be at least 1, got {limit}")
+    # STAC API: a limit above the maximum is served as the maximum, not refused.
+    return min(limit, MAX_LIMIT)
 
 
 def parse_sortby(value: Any) -> list[tuple[str, bool]]:
@@ -177,21 +175,47 @@ def parse_sortby(value: Any) -> list[tuple[str, bool]]:
     return [(f[len("properties."):] if f.startswith("properties.") else f, asc) for f, asc in fields]
 
 
-def parse_fields(value: Any) -> tuple[list[str], list[str]] | None:
-    """Fields extension -> (include, exclude), or None when not asked."""
-    if value is None or value == "":
+def parse_fields(value: Any, present: bool = False) -> tuple[list[str] | None, list[str]] | None:
+    """Fields extension -> (include, exclude), or None when not asked (``present``: the key was sent).
+
+    ``include`` is None when the request names no include at all (everything but the excludes), and
+    a list, possibly empty, when it does (empty: the default field set).
+    """
+    if value is None and present:
+        raise SearchParamError("'fields' must be an object like {\"include\": [...], \"exclude\": [...]}, not null")
+    if value is None:
         return None
     if isinstance(value, str):
-        include = [f.strip().lstrip("+") for f in value.split(",") if f.strip() and not f.strip().startswith("-")]
-        exclude = [f.strip()[1:] for f in value.split(",") if f.strip().startswith("-")]
-        return include, exclude
+        parts = [f.strip() for f in value.split(",") if f.strip()]
+        include = [f.lstrip("+") for f in parts if not f.startswith("-")]
+        exclude = [f[1:] for f in parts if f.startswith("-")]
+        return (include if include or not exclude else None), exclude
     if isinstance(value, dict):
-        include, exclude = value.get("include") or [], value.get("exclude") or []
-        if not all(isinstance(f, str) for f in [*include, *exclude]):
+        include, exclude = value.get("include"), value.get("exclude") or []
+        if include is not None and not isinstance(include, list) or not isinstance(exclude, list) \
+                or not all(isinstance(f, str) for f in [*(include or []), *exclude]):
             raise SearchParamError("'fields' include/exclude must be lists of strings")
-        return list(include), list(exclude)
+        if "include" not in value:
+            include = None if exclude else []
+        else:
+            include = include or []
+        return include, list(exclude)
     raise SearchParamError("'fields' must be a string like 'id,-properties.description' or "
                            "{\"include\": [...], \"exclude\": [...]}")
+
+
+def _legacy_between(node: Any) -> Any:
+    """Accept the pre-1.0 CQL2-JSON form between(prop, [lo, hi]) as between(prop, lo, hi)."""
+    if isinstance(node, list):
+        return [_legacy_between(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _legacy_between(v) for k, v in node.items()}
+    args = node.get("args")
+    if node.get("op") == "between" and isinstance(args, list) and len(args) == 2 \
+            and isinstance(args[1], list) and len(args[1]) == 2:
+        node["args"] = [args[0], *args[1]]
+    return node
 
 
 def parse_filter(value: Any, lang: Any) -> dict[str, Any] | None:
@@ -204,7 +228,7 @@ def parse_filter(value: Any, lang: Any) -> dict[str, Any] | None:
         if isinstance(value, dict):
             if lang == "cql2-text":
                 raise SearchParamError("'filter' is a JSON object but 'filter-lang' is cql2-text")
-            expr = cql2.Expr(value)
+            expr = cql2.Expr(_legacy_between(value))
         elif isinstance(value, str):
             if len(value) > MAX_FILTER_CHARS:
                 raise SearchParamError(f"'filter' is longer than {MAX_FILTER_CHARS} characters", code="PayloadTooLarge")
@@ -223,7 +247,18 @@ def parse_filter(value: Any, lang: Any) -> dict[str, Any] | None:
         raise SearchParamError(f"'filter' is not valid CQL2: {message}") from None
 
 
-def query_to_cql2(value: Any) -> dict[str, Any] | None:
+def _coerce(value: Any, numeric: bool) -> Any:
+    """Query-extension clients often send numbers as strings ("2024"); match the property's type."""
+    if numeric and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise SearchParamError(f"'query' value {value!r} must be a number for this property") from None
+        return int(number) if number.is_integer() else number
+    return value
+
+
+def query_to_cql2(value: Any, property_types: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """The Query extension ({"prop": {"op": value}}) expressed as CQL2-JSON."""
     if value is None or value == "":
         return None
@@ -240,9 +275,11 @@ def query_to_cql2(value: Any) -> dict[str, Any] | None:
             raise SearchParamError(f"'query.{prop}' must be an object of operators (eq, neq, lt, lte, gt, gte, "
                                    "startsWith, endsWith, contains, in)")
         ref = {"property": prop}
+        kind = (property_types or {}).get(prop.removeprefix("properties."))
+        numeric = kind == "number"
         for op, operand in ops.items():
             if op in QUERY_OPS:
-                args.append({"op": QUERY_OPS[op], "args": [ref, operand]})
+                args.append({"op": QUERY_OPS[op], "args": [ref, _coerce(operand, numeric)]})
             elif op in ("startsWith", "endsWith", "contains"):
                 if not isinstance(operand, str):
                     raise SearchParamError(f"'query.{prop}.{op}' needs a string")
@@ -252,7 +289,9 @@ def query_to_cql2(value: Any) -> dict[str, Any] | None:
             elif op == "in":
                 if not isinstance(operand, list):
                     raise SearchParamError(f"'query.{prop}.in' needs a list")
-                args.append({"op": "in", "args": [ref, operand]})
+                values = [_coerce(v, numeric) for v in operand]
+                # On an array property (disciplines, datasets) 'in' means: shares a value with the list.
+                args.append({"op": "a_overlaps" if kind == "array" else "in", "args": [ref, values]})
             else:
                 raise SearchParamError(f"'query.{prop}' has unknown operator {op!r}")
     return {"op": "and", "args": args} if len(args) > 1 else args[0]
@@ -274,19 +313,28 @@ KNOWN = {"bbox", "datetime", "intersects", "ids", "collections", "limit", "token
          "filter-crs", "sortby", "fields", "query", "body", "target", "f"}
 
 
-def parse_search(params: Mapping[str, Any], method: str = "GET") -> SearchQuery:
-    """Build a SearchQuery from request parameters; raises SearchParamError on any bad value."""
+def parse_search(params: Mapping[str, Any], method: str = "GET",
+                 property_types: Mapping[str, str] | None = None) -> SearchQuery:
+    """Build a SearchQuery from request parameters; raises SearchParamError on any bad value.
+
+    All parameters apply together (ids included), as STAC API 1.0.0 item search specifies.
+    """
+    if method == "POST":
+        if params.get("bbox") is not None and not isinstance(params["bbox"], list):
+            raise SearchParamError("'bbox' in a POST body must be a JSON array of numbers")
+        if params.get("intersects") is not None and not isinstance(params["intersects"], dict):
+            raise SearchParamError("'intersects' in a POST body must be a GeoJSON geometry object")
+    ids = _list(params.get("ids"), "ids")
+    if ids and len(ids) > MAX_IDS:
+        raise SearchParamError(f"'ids' lists more than {MAX_IDS} ids", code="PayloadTooLarge")
     if params.get("filter-crs") not in (None, "", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"):
         raise SearchParamError("'filter-crs' must be http://www.opengis.net/def/crs/OGC/1.3/CRS84")
     bbox = parse_bbox(params.get("bbox"))
     intersects = parse_geometry(params.get("intersects"))
     if bbox and intersects:
         raise SearchParamError("use either 'bbox' or 'intersects', not both")
-    ids = _list(params.get("ids"), "ids")
-    if ids and len(ids) > MAX_IDS:
-        raise SearchParamError(f"'ids' lists more than {MAX_IDS} ids", code="PayloadTooLarge")
     filters = [f for f in (parse_filter(params.get("filter"), params.get("filter-lang")),
-                           query_to_cql2(params.get("query"))) if f]
+                           query_to_cql2(params.get("query"), property_types)) if f]
     token = params.get("token")
     if token is not None and not isinstance(token, str):
         raise SearchParamError("'token' must be a string")

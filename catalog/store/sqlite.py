@@ -356,6 +356,10 @@ class SQLiteStore:
             return self.conn.execute("SELECT count(*) FROM items").fetchone()[0]
         return self.conn.execute("SELECT count(*) FROM items WHERE collection = ?", (collection_id,)).fetchone()[0]
 
+    def item_ids(self, collection_id: str, limit: int) -> list[str]:
+        rows = self.conn.execute("SELECT id FROM items WHERE collection = ? ORDER BY id LIMIT ?", (collection_id, limit))
+        return [r[0] for r in rows]
+
     def iter_items(self, collection_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Stream items in insertion order without holding them all in memory."""
         last = 0
@@ -371,11 +375,12 @@ class SQLiteStore:
 
     def property_values(self, prop: str, collection_id: str | None = None) -> list[Any]:
         """Distinct values of a property (array properties are unnested), for queryables and filter menus."""
-        column = column_for(prop)
+        column_for(prop)  # validates the name
+        path = f'$.properties."{prop}"'
         where = "WHERE items.collection = ?" if collection_id else ""
-        sql = (f"SELECT DISTINCT CASE WHEN json_type({column}) = 'array' THEN j.value ELSE {column} END AS v "
-               f"FROM items LEFT JOIN json_each(CASE WHEN json_type({column}) = 'array' THEN {column} "
-               f"ELSE '[]' END) AS j {where} ORDER BY v")
+        sql = (f"SELECT DISTINCT CASE WHEN json_type(items.doc, '{path}') = 'array' THEN j.value "
+               f"ELSE json_extract(items.doc, '{path}') END AS v FROM items "
+               f"LEFT JOIN json_each(items.doc, '{path}') AS j {where} ORDER BY v")
         rows = self.conn.execute(sql, (collection_id,) if collection_id else ())
         return [r[0] for r in rows if r[0] is not None]
 
@@ -412,7 +417,8 @@ class SQLiteStore:
 
     def _sort_keys(self, sortby: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
         if not sortby:
-            sortby = [("datetime", False)]
+            # Catalogue (insertion) order: stable, and the cheapest order to page through deeply.
+            return [("items.rowid", True)]
         keys = []
         for name, ascending in sortby:
             column = "items.datetime" if name in ("datetime", "properties.datetime") else column_for(name)
