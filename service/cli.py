@@ -56,6 +56,8 @@ def build(db: str, records: Path, no_schemas: bool) -> None:
             click.echo(str(problem), err=True)
         click.echo(f"build refused: {len(exc.problems)} problem(s); the catalogue at {db} is unchanged", err=True)
         sys.exit(1)
+    finally:
+        store.close()
     click.echo(f"built {db}: " + ", ".join(f"{k}={v}" for k, v in report.items()))
 
 

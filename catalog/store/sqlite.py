@@ -150,6 +150,8 @@ class SQLiteStore:
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            if not self.readonly:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file alone is then the whole catalogue
             conn.close()
             self._local.conn = None
 

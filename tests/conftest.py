@@ -1,0 +1,113 @@
+"""Shared fixtures: real SQLite catalogues, a real server on a loopback port, small record trees."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from catalog.build import build
+from catalog.records import RECORDS_DIR
+from catalog.schemas import schemas_dir
+from catalog.store import open_store
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SMALL_RECORDS = Path(__file__).resolve().parent / "data" / "records"
+
+
+def shared_available() -> bool:
+    return (schemas_dir() / "index.json").is_file()
+
+
+needs_shared = pytest.mark.skipif(not shared_available(),
+                                  reason="needs ../shared (offline STAC schemas, seed, recorded upstream responses)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def catalogue_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled catalogue, built once into a real SQLite file (schema checks when ../shared is there)."""
+    path = tmp_path_factory.mktemp("catalogue") / "geostudies.db"
+    store = open_store(path)
+    build(store, RECORDS_DIR, schemas=shared_available())
+    store.close()
+    return path
+
+
+@pytest.fixture()
+def store(catalogue_db: Path, tmp_path: Path):
+    """A private copy of the built catalogue, writable."""
+    copy = tmp_path / "geostudies.db"
+    shutil.copy(catalogue_db, copy)
+    s = open_store(copy)
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def small_records(tmp_path: Path) -> Path:
+    """A private copy of the small record tree in tests/data (editable by the test)."""
+    target = tmp_path / "records"
+    shutil.copytree(SMALL_RECORDS, target)
+    return target
+
+
+class Server:
+    def __init__(self, url: str, process: subprocess.Popen, db: Path):
+        self.url, self.process, self.db = url, process, db
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=30, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, timeout=30, **kwargs)
+
+
+def start_server(db: Path, workers: int = 2) -> Server:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--db", str(db), "--port", str(port),
+         "--workers", str(workers)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if requests.get(url + "/conformance", timeout=1).ok:
+                return Server(url, process, db)
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start within 30 s")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(catalogue_db: Path) -> Iterator[Server]:
+    """gunicorn (2 workers) serving the bundled catalogue on a free loopback port."""
+    srv = start_server(catalogue_db)
+    yield srv
+    stop_server(srv)
