@@ -50,7 +50,11 @@ def create_app(store: Store | str | os.PathLike[str] | None = None, config: dict
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         code = (exc.name or "Error").replace(" ", "")
-        return json_response({"code": code, "description": exc.description or exc.name}, status=exc.code or 500)
+        response = json_response({"code": code, "description": exc.description or exc.name}, status=exc.code or 500)
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":  # keeps Allow on 405
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -20,11 +20,16 @@ def _errors(*codes: int) -> dict[str, Any]:
             415: "Unsupported media type"}
     out = {str(c): {"description": text[c], **_json(ERROR)} for c in codes}
     out["500"] = {"description": "Server error", **_json(ERROR)}
+    # The WSGI server itself refuses an over-long request line before the app sees it.
+    out["414"] = {"description": "URI too long (send the search as POST /search)",
+                  "content": {"text/html": {"schema": {"type": "string"}}}}
     return out
 
 
 def _param(name: str, description: str, schema: dict[str, Any], where: str = "query",
            required: bool = False, **extra: Any) -> dict[str, Any]:
+    if where == "query":
+        extra.setdefault("allowEmptyValue", True)  # an empty value means the parameter is absent
     return {"name": name, "in": where, "description": description, "required": required, "schema": schema, **extra}
 
 
@@ -32,8 +37,8 @@ SEARCH_PARAMS = [
     _param("bbox", "west,south,east,north (or 6 numbers with elevations); west > east crosses the antimeridian",
            {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, style="form", explode=False),
     _param("datetime", "RFC 3339 instant, or interval start/end with '..' for an open end", {"type": "string"}),
-    _param("limit", f"Page size (default {DEFAULT_LIMIT}, maximum {MAX_LIMIT})",
-           {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+    _param("limit", f"Page size (default {DEFAULT_LIMIT}; above {MAX_LIMIT} is served as {MAX_LIMIT})",
+           {"type": "integer", "minimum": 1, "default": DEFAULT_LIMIT}),
     _param("token", "Paging token from a next/prev link", {"type": "string"}),
     _param("q", "Free text (comma = OR); English words and Chinese terms", {"type": "string"}),
     _param("filter", "CQL2 filter (text by default)", {"type": "string"}),
@@ -78,7 +83,7 @@ def openapi_document(base: str) -> dict[str, Any]:
         "datetime": {"type": "string"}, "intersects": {"type": "object"},
         "ids": {"type": "array", "items": {"type": "string"}},
         "collections": {"type": "array", "items": {"type": "string"}},
-        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "token": {"type": "string"},
+        "limit": {"type": "integer", "minimum": 1}, "token": {"type": "string"},
         "q": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "filter": {"oneOf": [{"type": "object"}, {"type": "string"}]},
         "filter-lang": {"type": "string", "enum": ["cql2-text", "cql2-json"]},
@@ -86,7 +91,10 @@ def openapi_document(base: str) -> dict[str, Any]:
             "field": {"type": "string"}, "direction": {"type": "string", "enum": ["asc", "desc"]}}}},
         "fields": {"type": "object", "properties": {"include": {"type": "array", "items": {"type": "string"}},
                                                      "exclude": {"type": "array", "items": {"type": "string"}}}},
-        "query": {"type": "object"}, "target": {"type": "string"}}}
+        "query": {"type": "object"}, "target": {"type": "string"}}, "additionalProperties": False}
+    for name, member in search_body["properties"].items():
+        if name != "fields":  # the STAC API validator requires "fields": null to be refused
+            member["nullable"] = True  # a null member means the parameter is absent
     cid = _param("collectionId", "Collection id", {"type": "string"}, where="path", required=True)
     iid = _param("itemId", "Item id", {"type": "string"}, where="path", required=True)
     landing = {"type": "object", "required": ["id", "links", "conformsTo"], "properties": {
@@ -119,7 +127,8 @@ def openapi_document(base: str) -> dict[str, Any]:
             "/collections": {"get": {
                 "summary": "Collections (Collection Search: bbox, datetime, q, limit)", "operationId": "getCollections",
                 "parameters": [SEARCH_PARAMS[0], SEARCH_PARAMS[1],
-                               _param("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+                               _param("limit", f"Page size (above {MAX_LIMIT} is served as {MAX_LIMIT})",
+                                      {"type": "integer", "minimum": 1}),
                                SEARCH_PARAMS[3], SEARCH_PARAMS[4]],
                 "responses": {"200": {"description": "Collections", **_json({
                     "type": "object", "required": ["collections", "links"], "properties": {

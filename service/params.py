@@ -220,10 +220,10 @@ def _legacy_between(node: Any) -> Any:
 
 def parse_filter(value: Any, lang: Any) -> dict[str, Any] | None:
     """CQL2 text or JSON -> canonical CQL2-JSON (parsed and validated by the cql2 library)."""
+    if lang not in (None, "", "cql2-text", "cql2-json"):
+        raise SearchParamError(f"'filter-lang' must be 'cql2-text' or 'cql2-json', got {lang!r}")
     if value is None or value == "":
         return None
-    if lang not in (None, "cql2-text", "cql2-json"):
-        raise SearchParamError(f"'filter-lang' must be 'cql2-text' or 'cql2-json', got {lang!r}")
     try:
         if isinstance(value, dict):
             if lang == "cql2-text":
@@ -294,6 +294,8 @@ def query_to_cql2(value: Any, property_types: Mapping[str, str] | None = None) -
                 args.append({"op": "a_overlaps" if kind == "array" else "in", "args": [ref, values]})
             else:
                 raise SearchParamError(f"'query.{prop}' has unknown operator {op!r}")
+    if not args:
+        return None
     return {"op": "and", "args": args} if len(args) > 1 else args[0]
 
 
@@ -339,6 +341,8 @@ def parse_search(params: Mapping[str, Any], method: str = "GET",
     if token is not None and not isinstance(token, str):
         raise SearchParamError("'token' must be a string")
     target = params.get("target")
+    if target == "":
+        target = None
     if target is not None and (not isinstance(target, str) or not re.fullmatch(r"[a-z]{2,20}", target.lower())):
         raise SearchParamError("'target' must be a body name such as 'earth', 'moon' or 'mars'")
     return SearchQuery(

@@ -25,7 +25,8 @@ class _Gunicorn(BaseApplication):
 
 
 def serve(db: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 2, **options: Any) -> None:
-    _Gunicorn(db, {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-", **options}).run()
+    _Gunicorn(db, {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
+                              "limit_request_line": 8190, **options}).run()
 
 
 def __getattr__(name: str) -> Any:
