@@ -76,9 +76,9 @@ class Server:
         return requests.post(self.url + path, timeout=30, **kwargs)
 
 
-def start_server(db: Path, workers: int = 2) -> Server:
+def start_server(db: Path, workers: int = 2, env: dict[str, str] | None = None) -> Server:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--db", str(db), "--port", str(port),
          "--workers", str(workers)],

@@ -1,0 +1,233 @@
+/* Overview map: every Earth study as footprint + clustered marker, filters and region search.
+   All data comes from the STAC API's /search; the URL always holds the current query. */
+(function () {
+  "use strict";
+  const G = window.geostudies;
+  const map = window.geostudiesMap;
+  const data = G.pageData();
+  const colour = {};
+  data.disciplines.forEach((d, i) => { colour[d] = G.PALETTE[i % G.PALETTE.length]; });
+
+  const footprints = L.featureGroup().addTo(map);
+  const markers = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40 }).addTo(map);
+  const globalLayer = L.featureGroup();
+  const regionLayer = L.featureGroup().addTo(map);
+  const byId = {};
+  const form = document.getElementById("filters");
+  const field = name => document.getElementById("f-" + name);
+  const state = { q: "", discipline: "", dataset: "", from: "", to: "", bbox: "", intersects: "", global: "" };
+
+  G.addWorldOutline(map).catch(() => {});
+
+  // -- legend -------------------------------------------------------------------------------
+  const legend = document.getElementById("legend");
+  for (const d of data.disciplines) {
+    legend.appendChild(G.el("li", {}, [G.el("span", { className: "swatch", style: { background: colour[d] } }),
+      G.el("span", { text: d })]));
+  }
+
+  // -- state <-> URL <-> form ---------------------------------------------------------------
+  function readUrl() {
+    const params = new URLSearchParams(window.location.search);
+    for (const key of Object.keys(state)) state[key] = params.get(key) || "";
+    for (const key of ["q", "discipline", "dataset", "from", "to"]) field(key).value = state[key];
+    document.getElementById("toggle-global").checked = state.global === "1";
+  }
+
+  function writeUrl() {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(state)) if (value) params.set(key, value);
+    const query = params.toString();
+    history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
+  }
+
+  function searchBody() {
+    const args = [{ op: "=", args: [{ property: "geostudies:target" }, "earth"] }];
+    if (state.discipline) args.push({ op: "a_contains", args: [{ property: "geostudies:disciplines" }, [state.discipline]] });
+    if (state.dataset) args.push({ op: "a_contains", args: [{ property: "geostudies:datasets" }, [state.dataset]] });
+    if (/^\d{4}$/.test(state.from)) args.push({ op: ">=", args: [{ property: "geostudies:year" }, Number(state.from)] });
+    if (/^\d{4}$/.test(state.to)) args.push({ op: "<=", args: [{ property: "geostudies:year" }, Number(state.to)] });
+    const body = { collections: ["studies"], limit: 1000, "filter-lang": "cql2-json",
+      filter: args.length > 1 ? { op: "and", args } : args[0] };
+    if (state.q) body.q = state.q;
+    if (state.bbox) body.bbox = state.bbox.split(",").map(Number);
+    else if (state.intersects) body.intersects = JSON.parse(state.intersects);
+    return body;
+  }
+
+  async function fetchAll(body) {
+    const features = [];
+    let request = { href: "/search", body };
+    while (request) {
+      const response = await fetch(request.href, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(request.body) });
+      const page = await response.json();
+      if (!response.ok) throw new Error(page.description || response.statusText);
+      features.push(...page.features);
+      request = (page.links || []).find(link => link.rel === "next") || null;
+    }
+    return features;
+  }
+
+  // -- rendering ----------------------------------------------------------------------------
+  function popupFor(f) {
+    const p = f.properties;
+    return G.el("div", { className: "popup" }, [
+      G.el("h3", { text: p.title }),
+      G.el("p", { text: p["geostudies:title_zh"], lang: "zh-Hans" }),
+      G.el("p", { text: `${p["geostudies:journal"]} · ${p["geostudies:published"]}` }),
+      G.el("p", { text: (p["geostudies:disciplines"] || []).join(", ") }),
+      G.el("p", {}, [G.el("a", { href: "/studies/" + encodeURIComponent(f.id), text: "Open study page", className: "study-link" })]),
+    ]);
+  }
+
+  function listItem(f, swatchColour) {
+    const p = f.properties;
+    return G.el("li", { "data-id": f.id }, [
+      G.el("span", { className: "swatch", style: { background: swatchColour } }),
+      G.el("a", { href: "/studies/" + encodeURIComponent(f.id), text: p.title }),
+      G.el("small", { text: ` ${p["geostudies:journal"]}, ${p["geostudies:year"]}` }),
+    ]);
+  }
+
+  function highlight(id, on) {
+    const entry = byId[id];
+    if (!entry) return;
+    entry.footprint.setStyle({ weight: on ? 4 : 1.5, fillOpacity: on ? 0.35 : 0.15 });
+    if (entry.item) entry.item.classList.toggle("highlight", on);
+  }
+
+  function render(features) {
+    footprints.clearLayers(); markers.clearLayers(); globalLayer.clearLayers();
+    for (const key of Object.keys(byId)) delete byId[key];
+    const lists = { mapped: document.getElementById("results"), global: document.getElementById("global-results"),
+      unplaced: document.getElementById("unplaced-results") };
+    Object.values(lists).forEach(list => list.replaceChildren());
+    const counts = { mapped: 0, global: 0, unplaced: 0 };
+    for (const f of features) {
+      const p = f.properties;
+      const c = colour[(p["geostudies:disciplines"] || [])[0]] || "#555";
+      if (!f.geometry) {
+        lists.unplaced.appendChild(listItem(f, c)); counts.unplaced++;
+        continue;
+      }
+      const isGlobal = p["geostudies:scope"] === "global";
+      const footprint = L.geoJSON(f.geometry, { style: { color: c, weight: 1.5, fillOpacity: 0.15 } });
+      footprint.bindPopup(() => popupFor(f));
+      footprint.bindTooltip(() => G.el("span", { text: p.title }), { sticky: true });
+      const item = listItem(f, c);
+      byId[f.id] = { footprint, item };
+      item.addEventListener("mouseenter", () => highlight(f.id, true));
+      item.addEventListener("mouseleave", () => highlight(f.id, false));
+      footprint.on("mouseover", () => highlight(f.id, true));
+      footprint.on("mouseout", () => highlight(f.id, false));
+      if (isGlobal) {
+        globalLayer.addLayer(footprint); lists.global.appendChild(item); counts.global++;
+        continue;
+      }
+      footprints.addLayer(footprint);
+      const marker = L.marker(G.markerPoint(f.geometry), { title: p.title,
+        icon: L.divIcon({ className: "study-marker", html: "", iconSize: [14, 14] }) });
+      marker.on("add", () => { const node = marker.getElement(); if (node) { node.style.background = c;
+        node.style.borderRadius = "50%"; node.style.border = "2px solid #fff"; node.setAttribute("data-id", f.id); } });
+      marker.bindPopup(() => popupFor(f));
+      marker.bindTooltip(() => G.el("span", { text: p.title }));
+      markers.addLayer(marker);
+      lists.mapped.appendChild(item); counts.mapped++;
+    }
+    for (const [key, n] of Object.entries(counts)) document.getElementById("count-" + key).textContent = `(${n})`;
+    const box = document.getElementById("mapbox");
+    box.setAttribute("data-markers", counts.mapped);
+    box.setAttribute("data-global", counts.global);
+    if (state.global === "1") globalLayer.addTo(map); else map.removeLayer(globalLayer);
+    if ((state.bbox || state.intersects) && footprints.getLayers().length) {
+      map.fitBounds(regionLayer.getBounds().pad(0.5), { maxZoom: 7, animate: false });
+    }
+  }
+
+  function drawRegion() {
+    regionLayer.clearLayers();
+    let text = "Draw a rectangle or polygon on the map to search a region.";
+    if (state.bbox) {
+      const [w, s, e, n] = state.bbox.split(",").map(Number);
+      regionLayer.addLayer(L.rectangle([[s, w], [n, e]], { color: "#111", weight: 2, dashArray: "5 4", fill: false,
+        interactive: false }));
+      text = `Region: bbox ${state.bbox}`;
+    } else if (state.intersects) {
+      regionLayer.addLayer(L.geoJSON(JSON.parse(state.intersects), { style: { color: "#111", weight: 2,
+        dashArray: "5 4", fill: false }, interactive: false }));
+      text = "Region: drawn polygon";
+    }
+    document.getElementById("region-status").textContent = text;
+    document.getElementById("clear-region").hidden = !(state.bbox || state.intersects);
+  }
+
+  let generation = 0;
+  async function refresh() {
+    writeUrl();
+    drawRegion();
+    const mine = ++generation;
+    const status = document.getElementById("status");
+    status.textContent = "Searching…";
+    document.body.setAttribute("data-state", "loading");
+    try {
+      const features = await fetchAll(searchBody());
+      if (mine !== generation) return;
+      render(features);
+      status.textContent = `${features.length} ${features.length === 1 ? "study matches" : "studies match"}`;
+    } catch (error) {
+      if (mine !== generation) return;
+      status.textContent = "Search failed: " + error.message;
+    }
+    document.body.setAttribute("data-state", "ready");
+  }
+
+  // -- controls -----------------------------------------------------------------------------
+  let typing;
+  form.addEventListener("input", event => {
+    const key = event.target.name;
+    if (!(key in state)) return;
+    state[key] = event.target.value.trim();
+    clearTimeout(typing);
+    typing = setTimeout(refresh, key === "q" ? 300 : 0);
+  });
+  form.addEventListener("submit", event => { event.preventDefault(); refresh(); });
+  document.getElementById("reset").addEventListener("click", () => {
+    for (const key of Object.keys(state)) state[key] = "";
+    document.getElementById("toggle-global").checked = false;
+    setTimeout(refresh, 0);
+  });
+  document.getElementById("clear-region").addEventListener("click", () => {
+    state.bbox = ""; state.intersects = ""; refresh();
+  });
+  document.getElementById("toggle-global").addEventListener("change", event => {
+    state.global = event.target.checked ? "1" : "";
+    if (state.global) globalLayer.addTo(map); else map.removeLayer(globalLayer);
+    writeUrl();
+  });
+
+  const draw = new L.Control.Draw({ position: "topleft", edit: false, draw: {
+    polyline: false, circle: false, circlemarker: false, marker: false,
+    rectangle: { shapeOptions: { color: "#111" } }, polygon: { allowIntersection: false, shapeOptions: { color: "#111" } } } });
+  map.addControl(draw);
+  const wrap = lon => ((((lon + 180) % 360) + 360) % 360) - 180;
+  map.on(L.Draw.Event.CREATED, event => {
+    if (event.layerType === "rectangle") {
+      const b = event.layer.getBounds();
+      const round = v => Math.round(v * 1e4) / 1e4;
+      const west = b.getEast() - b.getWest() >= 360 ? -180 : wrap(b.getWest());
+      const east = b.getEast() - b.getWest() >= 360 ? 180 : wrap(b.getEast());
+      state.bbox = [west, Math.max(-90, b.getSouth()), east, Math.min(90, b.getNorth())].map(round).join(",");
+      state.intersects = "";
+    } else {
+      const geometry = event.layer.toGeoJSON().geometry;
+      geometry.coordinates = geometry.coordinates.map(ring => ring.map(([x, y]) => [wrap(x), y]));
+      state.intersects = JSON.stringify(geometry);
+      state.bbox = "";
+    }
+    refresh();
+  });
+
+  readUrl();
+  refresh();
+})();

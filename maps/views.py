@@ -1,0 +1,181 @@
+"""Web map views (a Flask blueprint): overview map, region search, study, dataset and other-body pages.
+
+Maps are built with folium (Leaflet). Leaflet and its plugins come from npm (``maps/package.json``) and are
+served from ``/vendor``, so no page needs a CDN. Record text never goes through folium: pages are Jinja
+templates (autoescaped) and the map scripts only set ``textContent``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import folium
+from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from markupsafe import Markup
+
+from catalog.store import SearchQuery, Store
+
+HERE = Path(__file__).resolve().parent
+VENDOR = HERE / "node_modules"
+VENDOR_PACKAGES = {"leaflet", "leaflet-draw", "leaflet.markercluster", "topojson-client", "world-atlas"}
+BODIES = ("moon", "mars")
+
+bp = Blueprint("maps", __name__, template_folder="templates", static_folder="static", static_url_path="/static/maps")
+
+
+class LocalMap(folium.Map):
+    """A folium map whose Leaflet comes from this service instead of a CDN."""
+
+    default_js = [("leaflet", "/vendor/leaflet/dist/leaflet.js")]
+    default_css = [("leaflet_css", "/vendor/leaflet/dist/leaflet.css")]
+
+
+def store() -> Store:
+    return current_app.extensions["geostudies.store"]
+
+
+def _base_map(body: str = "earth", **kwargs: Any) -> LocalMap:
+    if body == "earth":
+        m = LocalMap(tiles=None, world_copy_jump=True, control_scale=True, maxZoom=18, **kwargs)
+        if current_app.config["TILE_URL"]:  # empty: the offline world outline alone
+            folium.TileLayer(tiles=current_app.config["TILE_URL"], attr=current_app.config["TILE_ATTRIBUTION"],
+                             name="Base map", max_zoom=18).add_to(m)
+    else:
+        # Another body: no Earth tiles; plain lon/lat (equirectangular) with a graticule drawn by the page.
+        m = LocalMap(tiles=None, crs="EPSG4326", control_scale=False, maxZoom=8, **kwargs)
+    return m
+
+
+def render_page(template: str, map_: LocalMap | None, title: str, page_data: dict[str, Any],
+                scripts: tuple[str, ...] = (), **context: Any) -> str:
+    """Render a page: a Jinja template (the escaped content) around a folium map (geometry only)."""
+    header = body_map = script = Markup("")
+    if map_ is not None:
+        figure = map_.get_root()
+        figure.render()
+        header = Markup(figure.header.render())
+        body_map = Markup(figure.html.render())
+        script = Markup(figure.script.render() + f"\nwindow.geostudiesMap = {map_.get_name()};")
+    return render_template(template, title=title, map_header=header, map_html=body_map, map_script=script,
+                           page_data=page_data, scripts=scripts, **context)
+
+
+def _studies(query: SearchQuery) -> list[dict[str, Any]]:
+    query.limit = 1000
+    return store().search(query).items
+
+
+def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the browser needs of a study: no free text beyond what it shows (as text) in lists and popups."""
+    p = doc["properties"]
+    return {
+        "id": doc["id"], "geometry": doc.get("geometry"), "bbox": doc.get("bbox"),
+        "title": p.get("title"), "title_zh": p.get("geostudies:title_zh"), "journal": p.get("geostudies:journal"),
+        "published": p.get("geostudies:published"), "year": p.get("geostudies:year"),
+        "disciplines": p.get("geostudies:disciplines", []), "datasets": p.get("geostudies:datasets", []),
+        "scope": p.get("geostudies:scope"), "target": p.get("geostudies:target", "earth"),
+    }
+
+
+@bp.app_template_filter("http_url")
+def http_url(value: Any) -> str:
+    """Only http(s) links reach an href: a record cannot smuggle in javascript: or data: URLs."""
+    text = str(value or "")
+    return text if text.lower().startswith(("https://", "http://", "/")) and not text.startswith("//") else "#"
+
+
+@bp.get("/vendor/<package>/<path:filename>")
+def vendor(package: str, filename: str) -> Any:
+    if package not in VENDOR_PACKAGES:
+        abort(404)
+    return send_from_directory(VENDOR / package, filename, max_age=86400)
+
+
+@bp.get("/map")
+def overview() -> str:
+    queryables = store().property_values
+    disciplines = queryables("geostudies:disciplines", "studies")
+    datasets = {d["id"]: d.get("title") or d["id"] for d in store().collections()
+                if d.get("geostudies:kind") == "dataset"}
+    used = queryables("geostudies:datasets", "studies")
+    bodies = {b: len(_studies(SearchQuery(collections=["studies"], filter={
+        "op": "=", "args": [{"property": "geostudies:target"}, b]}))) for b in BODIES}
+    m = _base_map(location=[20, 10], zoom_start=2, min_zoom=1)
+    data = {"disciplines": disciplines, "datasets": [{"id": d, "title": datasets.get(d, d)} for d in used]}
+    return render_page("overview.html", m, "geostudies: where geoscience studies were done", data,
+                       scripts=("/vendor/leaflet.markercluster/dist/leaflet.markercluster.js",
+                                "/vendor/leaflet-draw/dist/leaflet.draw.js",
+                                "/vendor/topojson-client/dist/topojson-client.min.js",
+                                "/static/maps/common.js", "/static/maps/overview.js"),
+                       disciplines=disciplines, datasets=[(d, datasets.get(d, d)) for d in used], bodies=bodies)
+
+
+def _harvested(study_id: str) -> list[dict[str, Any]]:
+    flt = {"op": "a_contains", "args": [{"property": "geostudies:studies"}, [study_id]]}
+    try:
+        return store().search(SearchQuery(filter=flt, limit=500)).items
+    except Exception:  # no harvested collection has the property yet
+        return []
+
+
+@bp.get("/studies/<study_id>")
+def study_page(study_id: str) -> Any:
+    doc = store().get_item("studies", study_id)
+    if doc is None:
+        abort(404, description=f"no study {study_id!r}")
+    p = doc["properties"]
+    datasets = {}
+    for dataset_id in p.get("geostudies:datasets", []):
+        datasets[dataset_id] = store().get_collection(dataset_id) or {"id": dataset_id, "title": dataset_id}
+    access = [lk for lk in doc.get("links", []) if lk.get("rel") == "geostudies:access"]
+    harvested = _harvested(study_id)
+    target = p.get("geostudies:target", "earth")
+    m = None
+    if doc.get("geometry"):
+        m = _base_map(target)
+        folium.GeoJson({"type": "Feature", "geometry": doc["geometry"], "properties": {}}, name="Study area",
+                       style_function=lambda _: {"color": "#c0392b", "weight": 2, "fillOpacity": 0.15}).add_to(m)
+        west, south, east, north = doc["bbox"]
+        m.fit_bounds([[south, west], [north, east]], max_zoom=8)
+    data = {"id": study_id, "target": target, "geometry": doc.get("geometry"),
+            "harvested": [{"id": h["id"], "collection": h.get("collection"), "geometry": h.get("geometry"),
+                           "title": h["properties"].get("title") or h["id"]} for h in harvested if h.get("geometry")]}
+    return render_page("study.html", m, p.get("title") or study_id, data,
+                       scripts=("/vendor/topojson-client/dist/topojson-client.min.js", "/static/maps/common.js",
+                                "/static/maps/study.js"),
+                       item=doc, p=p, datasets=datasets, access=access, harvested=harvested)
+
+
+@bp.get("/datasets/<dataset_id>")
+def dataset_page(dataset_id: str) -> Any:
+    doc = store().get_collection(dataset_id)
+    if doc is None or doc.get("geostudies:kind") != "dataset":
+        abort(404, description=f"no dataset {dataset_id!r}")
+    users = [store().get_item("studies", s) for s in doc.get("geostudies:used_by", [])]
+    users = [u for u in users if u]
+    bbox = doc["extent"]["spatial"]["bbox"][0]
+    m = _base_map(location=[20, 10], zoom_start=1)
+    folium.Rectangle([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], color="#2c7fb8", weight=1, fill=True,
+                     fill_opacity=0.05).add_to(m)
+    data = {"studies": [_summary(u) for u in users if u["properties"].get("geostudies:target") == "earth"]}
+    return render_page("dataset.html", m, doc.get("title") or dataset_id, data,
+                       scripts=("/vendor/topojson-client/dist/topojson-client.min.js", "/static/maps/common.js",
+                                "/static/maps/dataset.js"),
+                       c=doc, users=users)
+
+
+@bp.get("/bodies/<body>")
+def body_page(body: str) -> Any:
+    if body not in BODIES:
+        abort(404, description=f"no map for {body!r}; try {', '.join(BODIES)}")
+    docs = _studies(SearchQuery(collections=["studies"], filter={
+        "op": "=", "args": [{"property": "geostudies:target"}, body]}))
+    m = _base_map(body, location=[0, 0], zoom_start=1)
+    for doc in docs:
+        if doc.get("geometry"):
+            folium.GeoJson({"type": "Feature", "geometry": doc["geometry"], "properties": {}},
+                           style_function=lambda _: {"color": "#8e44ad", "weight": 2, "fillOpacity": 0.1}).add_to(m)
+    data = {"body": body, "studies": [_summary(d) for d in docs]}
+    return render_page("body.html", m, f"Studies of the {body.capitalize()}", data,
+                       scripts=("/static/maps/common.js", "/static/maps/body.js"), body=body, studies=docs)
+
