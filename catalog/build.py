@@ -96,6 +96,22 @@ def validate(root: Path | str = RECORDS_DIR, *, schemas: bool = True) -> Validat
     return result
 
 
+def carry_over_enrichment(store: Store, items: list[dict[str, Any]]) -> None:
+    """Keep what harvesters added to study Items (a Crossref DOI) across rebuilds; a curated DOI always wins."""
+    for item in items:
+        props = item["properties"]
+        if props.get("sci:doi"):
+            continue
+        old = store.get_item("studies", item["id"])
+        found = old and old["properties"].get("geostudies:crossref")
+        if not found:
+            continue
+        props["sci:doi"] = found["doi"]
+        props["geostudies:crossref"] = found
+        item["links"] = [lk for lk in item["links"] if lk.get("rel") != "cite-as"] + [
+            {"rel": "cite-as", "href": f"https://doi.org/{found['doi']}", "title": "Publication"}]
+
+
 def build(store: Store, root: Path | str = RECORDS_DIR, *, schemas: bool = True) -> dict[str, int]:
     """Validate, then load the curated records into ``store`` in one transaction.
 
@@ -104,6 +120,7 @@ def build(store: Store, root: Path | str = RECORDS_DIR, *, schemas: bool = True)
     result = validate(root, schemas=schemas)
     if not result.ok:
         raise RecordsInvalid(result.problems)
+    carry_over_enrichment(store, result.items)
     report = store.replace_records(result.collections, result.items)
     report["studies"] = len(result.records.studies)
     report["datasets"] = len(result.records.datasets)
