@@ -79,22 +79,31 @@ class Server:
 def start_server(db: Path, workers: int = 2, env: dict[str, str] | None = None) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    log = Path(db).with_name(f"server-{port}.log")  # a file, not a pipe: a pipe nobody reads can block the server
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--db", str(db), "--port", str(port),
          "--workers", str(workers)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    process.log = log
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
+    try:
+        return _wait_until_ready(process, url, db)
+    except BaseException:
+        process.kill()
+        raise
+
+
+def _wait_until_ready(process: subprocess.Popen, url: str, db: Path) -> Server:
+    deadline = time.time() + 60
     while time.time() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"server exited: {process.log.read_text(errors='replace')[-2000:]}")
         try:
-            if requests.get(url + "/conformance", timeout=1).ok:
+            if requests.get(url + "/conformance", timeout=5).ok:
                 return Server(url, process, db)
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting under load
             time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not start within 30 s")
+    raise RuntimeError("server did not start within 60 s")
 
 
 def stop_server(server: Server) -> None:
