@@ -108,14 +108,20 @@ def _count_vertices(coords: Any) -> int:
     return 0
 
 
+def _json_value(value: Any, problem: str) -> Any:
+    """A parameter that is JSON in a GET query string and already decoded in a POST body."""
+    if isinstance(value, str):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise SearchParamError(problem) from None
+    return value
+
+
 def parse_geometry(value: Any, name: str = "intersects") -> dict[str, Any] | None:
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise SearchParamError(f"'{name}' must be a GeoJSON geometry object") from None
+    value = _json_value(value, f"'{name}' must be a GeoJSON geometry object")
     if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
         raise SearchParamError(f"'{name}' must be a GeoJSON geometry with a type of {', '.join(GEOMETRY_TYPES)}")
     key = "geometries" if value["type"] == "GeometryCollection" else "coordinates"
@@ -262,11 +268,7 @@ def query_to_cql2(value: Any, property_types: Mapping[str, str] | None = None) -
     """The Query extension ({"prop": {"op": value}}) expressed as CQL2-JSON."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise SearchParamError("'query' must be a JSON object") from None
+    value = _json_value(value, "'query' must be a JSON object")
     if not isinstance(value, dict):
         raise SearchParamError("'query' must be an object like {\"geostudies:year\": {\"gte\": 2024}}")
     args: list[dict[str, Any]] = []
