@@ -165,31 +165,25 @@ def what_if_datetime_first(store: Any, queries: int, seed: int) -> None:
     """The same SQL with the datetime terms before the spatial terms (fewer gs_intersects calls?)."""
     counters = Counters(store.conn)
     rng = random.Random(seed)
-    base_t, moved_t, base_calls, moved_calls = [], [], [], []
+    stats: dict[tuple[str, str], tuple[list[float], list[int]]] = {}
     for _ in range(queries):
         method, path, body = request_of("bbox_datetime", rng)
         query = query_of(store, method, path, body)
-        sqls = statements(store, query)
-        for sql, sink, calls in ((s, base_t, base_calls) for s in sqls[-2:]):
-            counters.calls["gs_intersects"] = 0
-            t0 = time.perf_counter()
-            store.conn.execute(sql).fetchall()
-            sink.append(ms(t0))
-            calls.append(counters.calls["gs_intersects"])
-        for sql in sqls[-2:]:
-            # move "AND gs_intersects(...))" behind the datetime terms
+        for name, sql in zip(("count", "page"), statements(store, query)[-2:]):
             head, rest = sql.split(" AND gs_intersects(", 1)
             udf, tail = rest.split(")) AND ", 1)
             tail_where, order = (tail.split(" ORDER BY ", 1) + [""])[:2]
             moved = f"{head}) AND {tail_where} AND gs_intersects({udf})" + (f" ORDER BY {order}" if order else "")
-            counters.calls["gs_intersects"] = 0
-            t0 = time.perf_counter()
-            store.conn.execute(moved).fetchall()
-            moved_t.append(ms(t0))
-            moved_calls.append(counters.calls["gs_intersects"])
-    print("\n=== what-if: datetime terms before gs_intersects (count + page statements, p50 ms / mean UDF calls)")
-    print(f"  as is : {p50(base_t):7.2f} ms per statement, {statistics.fmean(base_calls):7.0f} gs_intersects calls")
-    print(f"  moved : {p50(moved_t):7.2f} ms per statement, {statistics.fmean(moved_calls):7.0f} gs_intersects calls")
+            for variant, text in (("as is", sql), ("datetime first", moved)):
+                lat, calls = stats.setdefault((name, variant), ([], []))
+                counters.calls["gs_intersects"] = 0
+                t0 = time.perf_counter()
+                store.conn.execute(text).fetchall()
+                lat.append(ms(t0))
+                calls.append(counters.calls["gs_intersects"])
+    print("\n=== what-if: datetime terms before gs_intersects, bbox+datetime (p50 ms / mean gs_intersects calls)")
+    for (name, variant), (lat, calls) in stats.items():
+        print(f"  {name:5s} {variant:15s}: {p50(lat):7.2f} ms, {statistics.fmean(calls):7.0f} calls")
 
 
 def _days(stamp: str) -> float:
@@ -214,29 +208,25 @@ def what_if_time_rtree(store: Any, queries: int, seed: int) -> None:
     print(f"\n=== what-if: 3-D R*Tree (lon, lat, days) built in {ms(t0) / 1000:.1f} s (TEMP, this process only)")
     counters = Counters(conn)
     rng = random.Random(seed)
-    base_t, rt3_t, base_calls, rt3_calls = [], [], [], []
+    stats: dict[tuple[str, str], tuple[list[float], list[int]]] = {}
     for _ in range(queries):
         method, path, body = request_of("bbox_datetime", rng)
         query = query_of(store, method, path, body)
         start, end = query.datetime
-        sqls = statements(store, query)
-        for sql in sqls[-2:]:
-            counters.calls["gs_intersects"] = 0
-            t0 = time.perf_counter()
-            store.conn.execute(sql).fetchall()
-            base_t.append(ms(t0))
-            base_calls.append(counters.calls["gs_intersects"])
+        for name, sql in zip(("count", "page"), statements(store, query)[-2:]):
             rt3 = sql.replace("FROM items_rtree WHERE (", "FROM temp.rt3 WHERE (mint <= %r AND maxt >= %r AND "
                               % (_days(end), _days(start)))
             assert rt3 != sql
-            counters.calls["gs_intersects"] = 0
-            t0 = time.perf_counter()
-            store.conn.execute(rt3).fetchall()
-            rt3_t.append(ms(t0))
-            rt3_calls.append(counters.calls["gs_intersects"])
-    print("  count + page statements of bbox+datetime, p50 ms per statement / mean gs_intersects calls:")
-    print(f"  2-D rtree (as is)  : {p50(base_t):7.2f} ms, {statistics.fmean(base_calls):7.0f} calls")
-    print(f"  3-D rtree with time: {p50(rt3_t):7.2f} ms, {statistics.fmean(rt3_calls):7.0f} calls")
+            for variant, text in (("2-D rtree", sql), ("3-D rtree", rt3)):
+                lat, calls = stats.setdefault((name, variant), ([], []))
+                counters.calls["gs_intersects"] = 0
+                t0 = time.perf_counter()
+                conn.execute(text).fetchall()
+                lat.append(ms(t0))
+                calls.append(counters.calls["gs_intersects"])
+    print("  bbox+datetime statements, p50 ms / mean gs_intersects calls:")
+    for (name, variant), (lat, calls) in stats.items():
+        print(f"  {name:5s} {variant:10s}: {p50(lat):7.2f} ms, {statistics.fmean(calls):7.0f} calls")
 
 
 def what_if_filter_cache(app: Any, queries: int, seed: int) -> None:

@@ -68,6 +68,22 @@ def rss_mib(pid: int | str = "self") -> float:
     return float("nan")
 
 
+def vmstat() -> dict[str, int]:
+    """Page-cache refaults and major faults so far (this VM pages out cold page cache: see README)."""
+    out = {}
+    with open("/proc/vmstat") as fh:
+        for line in fh:
+            key, value = line.split()
+            if key in ("workingset_refault_file", "pgmajfault"):
+                out[key] = int(value)
+    return out
+
+
+def vm_delta(before: dict[str, int]) -> dict[str, int]:
+    now = vmstat()
+    return {k: now.get(k, 0) - v for k, v in before.items()}
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -206,8 +222,8 @@ def run_requests(client: Any, reqs: list[tuple[str, str, bytes | None]]) -> tupl
 
 
 def in_process(path: Path, n: int, queries: int, warmup: int, seed: int, pages: int, page_limit: int,
-               profile: str | None, out_dir: Path) -> dict[str, Any]:
-    store = open_store(path, readonly=True)
+               profile: str | None, out_dir: Path, store: Any = None) -> dict[str, Any]:
+    store = store if store is not None else open_store(path, readonly=True)
     app = create_app(store)
     client = app.test_client()
     results: dict[str, Any] = {}
@@ -215,6 +231,7 @@ def in_process(path: Path, n: int, queries: int, warmup: int, seed: int, pages: 
         rng = random.Random(seed * 7919 + i)
         run_requests(client, requests_for(kind, random.Random(seed * 104729 + i), warmup))  # warm up
         reqs = requests_for(kind, rng, queries)
+        vm0 = vmstat()
         if profile == kind:
             import cProfile
             import pstats
@@ -229,10 +246,11 @@ def in_process(path: Path, n: int, queries: int, warmup: int, seed: int, pages: 
             log(f"  cProfile of {kind} written to {report} (latencies below include profiler overhead)")
         else:
             lat, matched = run_requests(client, reqs)
-        results[kind] = {**summarise(lat), "mean_matched": statistics.fmean(matched)}
+        results[kind] = {**summarise(lat), "mean_matched": statistics.fmean(matched), "vm": vm_delta(vm0)}
         r = results[kind]
         log(f"  in-process {kind:14s} p50 {r['p50_ms']:7.2f} ms  p95 {r['p95_ms']:7.2f} ms  "
-            f"{r['rps']:7.1f} req/s  (mean numberMatched {r['mean_matched']:,.0f})")
+            f"{r['rps']:7.1f} req/s  (mean numberMatched {r['mean_matched']:,.0f}; page-cache refaults "
+            f"{r['vm']['workingset_refault_file']:,})")
     results["paging"] = deep_paging(client, n, pages, page_limit)
     store.close()
     return results
@@ -247,6 +265,7 @@ def deep_paging(client: Any, n: int, pages: int, limit: int) -> dict[str, Any]:
         assert resp.status_code == 200
     del resp
     lat: list[float] = []
+    vm0 = vmstat()
     rss: list[tuple[int, float]] = [(0, rss_mib())]
     returned = 0
     seen_last: str | None = None
@@ -276,7 +295,7 @@ def deep_paging(client: Any, n: int, pages: int, limit: int) -> dict[str, Any]:
     result = {"pages": len(lat), "limit": limit, "items": returned,
               "first10": summarise(first), "last10": summarise(last), "all": summarise(lat),
               "rss_mib": rss, "rss_growth_mib": growth, "peak_rss_mib": resource.getrusage(
-                  resource.RUSAGE_SELF).ru_maxrss / 1024, "flat": growth <= FLAT_RSS_MIB}
+                  resource.RUSAGE_SELF).ru_maxrss / 1024, "flat": growth <= FLAT_RSS_MIB, "vm": vm_delta(vm0)}
     log(f"  in-process paging: {result['pages']} pages x {limit} ({returned:,} items); first 10 p50 "
         f"{result['first10']['p50_ms']:.1f} ms, last 10 p50 {result['last10']['p50_ms']:.1f} ms; RSS "
         + " ".join(f"{p}:{m:.0f}" for p, m in rss) + f" MiB (growth {growth:+.1f} MiB after page 10)")
@@ -394,19 +413,23 @@ def run_python_load(base: str, paths: list[str], duration: float, connections: i
 
 
 def through_wsgi(path: Path, n: int, seed: int, duration: float, connections: int, wrk_threads: int,
-                 max_requests: int, loadgen: str, work_dir: Path) -> dict[str, Any]:
+                 max_requests: int, loadgen: str, work_dir: Path, warmup_s: float = 5.0,
+                 server_cmd: Callable[[int], list[str]] | None = None, label: str = "serve") -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    exe = shutil.which("geostudies") or "geostudies"
-    cmd = [exe, "serve", "--db", str(path), "--port", str(port), "--workers", "2"]
-    server_log = work_dir / f"serve-{n}.log"
+    if server_cmd is None:
+        exe = shutil.which("geostudies") or "geostudies"
+        cmd = [exe, "serve", "--db", str(path), "--port", str(port), "--workers", "2"]
+    else:
+        cmd = server_cmd(port)
+    server_log = work_dir / f"{label}-{n}.log"
     log(f"  starting {' '.join(cmd)} (log: {server_log})")
     with open(server_log, "w") as fh:
         server = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         import requests
 
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while True:
             try:
                 if requests.get(base + "/conformance", timeout=2).status_code == 200:
@@ -425,15 +448,18 @@ def through_wsgi(path: Path, n: int, seed: int, duration: float, connections: in
                 return run_wrk(base, paths, d, connections, wrk_threads, max_requests, work_dir)
             return run_python_load(base, paths, d, connections, max_requests)
 
-        drive(3)  # warm-up: both workers open their connections, page cache warm
+        drive(warmup_s)  # warm-up: both workers open their connections, page cache warm
         workers = children(server.pid)
         rss_before = {w: rss_mib(w) for w in workers}
+        vm0 = vmstat()
         result = drive(duration)
+        result["vm"] = vm_delta(vm0)
         rss_after = {w: rss_mib(w) for w in workers}
         result["worker_rss_mib"] = {"before": sorted(rss_before.values()), "after": sorted(rss_after.values())}
         result["server_cmd"] = " ".join(shlex.quote(c) for c in cmd)
         log(f"  WSGI ({result['tool']}): {result['rps']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
-            f"p95 {result['p95_ms']:.2f} ms, {result['requests']} requests, {result['errors']} errors")
+            f"p95 {result['p95_ms']:.2f} ms, {result['requests']} requests, {result['errors']} errors; page-cache "
+            f"refaults {result['vm']['workingset_refault_file']:,}")
         return result
     finally:
         server.terminate()  # gunicorn master: graceful shutdown of its workers
@@ -477,6 +503,11 @@ def fmt(v: float, digits: int = 2) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{digits}f}"
 
 
+def refaults(m: dict[str, Any]) -> str:
+    vm = m.get("vm") or {}
+    return f"{vm['workingset_refault_file']:,}" if "workingset_refault_file" in vm else "-"
+
+
 def render(runs: list[dict[str, Any]], env: dict[str, Any], command: str, args: argparse.Namespace) -> str:
     lines = ["# geostudies /search benchmark results", "",
              f"- Command: `{command}`",
@@ -498,26 +529,30 @@ def render(runs: list[dict[str, Any]], env: dict[str, Any], command: str, args: 
                      f"{fmt(ld['bytes_per_item'], 0)} |")
     lines += ["", "## /search latency", "",
               "In-process = Flask test client of `create_app(store)`, one request at a time (req/s = 1 / mean). "
-              "WSGI = `geostudies serve --workers 2` (gunicorn) on 127.0.0.1, load generator on the same 2 CPUs.", "",
-              "| N | measurement | requests | p50 ms | p95 ms | mean ms | req/s | mean numberMatched |",
-              "|---:|---|---:|---:|---:|---:|---:|---:|"]
+              "WSGI = `geostudies serve --workers 2` (gunicorn) on 127.0.0.1, load generator on the same 2 CPUs. "
+              "Page-cache refaults = file pages the kernel had evicted and re-read during that measurement "
+              "(`workingset_refault_file` in /proc/vmstat; for paging: over all pages); non-zero means some "
+              "requests waited for the disk.", "",
+              "| N | measurement | requests | p50 ms | p95 ms | mean ms | req/s | mean numberMatched | page-cache "
+              "refaults |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         for kind, label in KINDS.items():
             m = r["inproc"][kind]
             lines.append(f"| {r['n']:,} | in-process {label} | {m['requests']} | {fmt(m['p50_ms'])} | "
                          f"{fmt(m['p95_ms'])} | {fmt(m['mean_ms'])} | {fmt(m['rps'], 1)} | "
-                         f"{fmt(m['mean_matched'], 0)} |")
+                         f"{fmt(m['mean_matched'], 0)} | {refaults(m)} |")
         pg = r["inproc"]["paging"]
         for part, label in (("first10", "first 10 pages"), ("last10", f"last 10 pages (to page {pg['pages']})")):
             m = pg[part]
             lines.append(f"| {r['n']:,} | in-process paging limit={pg['limit']}, {label} | {m['requests']} | "
                          f"{fmt(m['p50_ms'])} | {fmt(m['p95_ms'])} | {fmt(m['mean_ms'])} | {fmt(m['rps'], 1)} | "
-                         f"{r['n']:,} |")
+                         f"{r['n']:,} | {refaults(pg) if part == 'last10' else ''} |")
         w = r.get("wsgi")
         if w:
             lines.append(f"| {r['n']:,} | WSGI 2 workers, bbox+datetime limit=10 ({w['tool']}; {w['errors']} errors) | "
                          f"{w['requests']:,} | {fmt(w['p50_ms'])} | {fmt(w['p95_ms'])} | {fmt(w['mean_ms'])} | "
-                         f"**{fmt(w['rps'], 0)}** | - |")
+                         f"**{fmt(w['rps'], 0)}** | - | {refaults(w)} |")
     lines += ["", "## Memory while paging (in-process, RSS of the benchmark process)", "",
               "| N | pages x limit | items | RSS MiB at page 0 / 10 / ... / last | growth after page 10 | flat? |",
               "|---:|---|---:|---|---:|---|"]

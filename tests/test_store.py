@@ -111,3 +111,33 @@ def test_bundled_catalogue_pingtung_by_region_text_and_dataset(store):
     assert "grace-terrestrial-water-storage-interdecadal" in grace
     # Havre Seamount sits near 179W: found by an antimeridian-crossing box.
     assert "havre-seamount-multidirectional-bottom-currents" in ids(store, bbox=[178, -33, -178, -29])
+
+
+def test_bbox_with_datetime_agrees_with_the_space_time_index(small_store):
+    world = [-180, -90, 180, 90]
+    y2006 = ("2006-01-01T00:00:00.000000Z", "2006-12-31T23:59:59.000000Z")
+    assert ids(small_store, bbox=world, datetime=y2006) == {"taiwan-quake", "two-sites"}  # 2000-2020 overlaps
+    assert ids(small_store, bbox=[179, -18, -179, -16], datetime=("2011-06-01T00:00:00.000000Z", None)) == \
+        {"fiji-antimeridian"}
+    assert ids(small_store, bbox=[179, -18, -179, -16], datetime=y2006) == set()
+    tri = {"type": "Polygon", "coordinates": [[[120, 20], [123, 20], [120, 22.5], [120, 20]]]}
+    assert ids(small_store, intersects=tri, datetime=(None, "2006-12-26T12:00:00.000000Z")) == {"taiwan-quake"}
+    assert ids(small_store, intersects=tri, datetime=(None, "2006-12-25T00:00:00.000000Z")) == set()
+
+
+def test_an_old_store_is_migrated_to_the_space_time_index(small_records, tmp_path):
+    path = tmp_path / "old.db"
+    store = open_store(path)
+    build(store, small_records, schemas=False)
+    store.conn.execute("DROP TABLE items_rtree_t")
+    store.conn.execute("DROP INDEX items_collection")
+    store.close()
+    migrated = open_store(path)
+    assert migrated.get_state("schema_version") == 2
+    assert ids(migrated, bbox=[119, 21, 122, 24], datetime=("2006-12-26T00:00:00.000000Z", None)) == {"taiwan-quake"}
+
+
+def test_number_matched_is_carried_across_pages(small_store):
+    first = small_store.search(SearchQuery(limit=2))
+    second = small_store.search(SearchQuery(limit=2, token=first.next_token))
+    assert first.matched == second.matched == 5
