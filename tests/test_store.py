@@ -141,3 +141,14 @@ def test_number_matched_is_carried_across_pages(small_store):
     first = small_store.search(SearchQuery(limit=2))
     second = small_store.search(SearchQuery(limit=2, token=first.next_token))
     assert first.matched == second.matched == 5
+
+
+def test_a_pre_v2_catalogue_opened_read_only_still_answers_bbox_and_datetime(small_records, tmp_path):
+    path = tmp_path / "old.db"
+    store = open_store(path)
+    build(store, small_records, schemas=False)
+    store.conn.execute("DROP TABLE items_rtree_t")
+    store.close()
+    readonly = open_store(path, readonly=True)
+    assert not readonly.has_time_index
+    assert ids(readonly, bbox=[119, 21, 122, 24], datetime=("2006-12-26T00:00:00.000000Z", None)) == {"taiwan-quake"}

@@ -427,12 +427,19 @@ class SQLiteStore:
             shape = shape.buffer(0)
         return shape
 
-    @staticmethod
-    def _index_sql(boxes: list[tuple[float, float, float, float]], target: str | None,
+    @property
+    def has_time_index(self) -> bool:
+        """False for a catalogue built before schema v2 and opened read-only (it cannot be migrated)."""
+        if not hasattr(self._local, "time_index"):
+            self._local.time_index = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'items_rtree_t'").fetchone() is not None
+        return self._local.time_index
+
+    def _index_sql(self, boxes: list[tuple[float, float, float, float]], target: str | None,
                    window: tuple[str | None, str | None] | None) -> tuple[str, list[Any]]:
         """The cheap part of a spatial condition: the body, then R*Tree boxes (with time when asked)."""
         table, time_sql, time_params = "items_rtree", "", []
-        if window:
+        if window and self.has_time_index:
             table, time_sql = "items_rtree_t", " AND mint <= ? AND maxt >= ?"
             time_params = [days(window[1], FAR_DAYS), days(window[0], -FAR_DAYS)]
         clause = " OR ".join(f"(minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?{time_sql})" for _ in boxes)
