@@ -109,8 +109,7 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
     if study.doi:
         item.add_link(pystac.Link(rel="cite-as", target=f"https://doi.org/{study.doi}", title="Publication"))
     props["geostudies:flags"] = sorted(set(flags))
-    data = item.to_dict(include_self_link=False, transform_hrefs=False)
-    return data
+    return item.to_dict(include_self_link=False, transform_hrefs=False)
 
 
 def studies_collection(records: Records, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -137,8 +136,7 @@ def studies_collection(records: Records, items: list[dict[str, Any]]) -> dict[st
             "geostudies:journal": sorted({s.journal for s in records.studies}),
         }),
     )
-    data = collection.to_dict(include_self_link=False, transform_hrefs=False)
-    return data
+    return collection.to_dict(include_self_link=False, transform_hrefs=False)
 
 
 def dataset_collection(dataset: DatasetRecord, users: list[str]) -> dict[str, Any]:

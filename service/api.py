@@ -9,9 +9,9 @@ import orjson
 import shapely.geometry
 from flask import Blueprint, Response, current_app, request
 
-from catalog.store import QueryError, SearchPage, SearchQuery, Store
+from catalog.store import QueryError, SearchPage, SearchQuery, Store, bbox_boxes, normalise_timestamp
 
-from .params import (MAX_LIMIT, SearchParamError, parse_bbox, parse_datetime, parse_fields, parse_limit, parse_q,
+from .params import (KNOWN, MAX_LIMIT, SearchParamError, parse_bbox, parse_datetime, parse_fields, parse_limit, parse_q,
                      parse_search)
 
 bp = Blueprint("stac", __name__)
@@ -333,8 +333,6 @@ def request_params() -> tuple[dict[str, Any], str]:
 
 
 def _unknown_params(params: dict[str, Any]) -> None:
-    from .params import KNOWN
-
     unknown = sorted(set(params) - KNOWN)
     if unknown:
         raise SearchParamError(f"unknown parameter(s): {', '.join(unknown)}")
@@ -413,8 +411,6 @@ def collections() -> Response:
 def _collection_matches(doc: dict[str, Any], bbox: list[float] | None, interval: Any, terms: list[str]) -> bool:
     extent = doc.get("extent", {})
     if bbox:
-        from catalog.store.sqlite import bbox_boxes
-
         boxes = [shapely.geometry.box(b[0], b[2], b[1], b[3]) for b in bbox_boxes(bbox)]
         spatial = [shapely.geometry.box(*b[:2], *b[-2:]) if len(b) == 4 else shapely.geometry.box(b[0], b[1], b[3], b[4])
                    for b in extent.get("spatial", {}).get("bbox", [])]
@@ -423,8 +419,6 @@ def _collection_matches(doc: dict[str, Any], bbox: list[float] | None, interval:
     if interval:
         start, end = interval
         for lo, hi in extent.get("temporal", {}).get("interval", [[None, None]]):
-            from catalog.store.cql2sql import normalise_timestamp
-
             lo_n = normalise_timestamp(lo) if lo else "0000"
             hi_n = normalise_timestamp(hi) if hi else "9999"
             if (end is None or lo_n <= end) and (start is None or hi_n >= start):

@@ -15,8 +15,7 @@ import cql2
 import orjson
 import shapely.geometry
 
-from catalog.store import SearchQuery
-from catalog.store.cql2sql import normalise_timestamp
+from catalog.store import SearchQuery, normalise_timestamp
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000

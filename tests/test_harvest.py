@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from catalog.build import build
-from catalog.store import SearchQuery, open_store
+from catalog.store import open_store
 from harvesters.base import HarvestConfig
 from harvesters.fdsn import parse_stations
 from harvesters.http import HarvestError, HttpClient
@@ -62,17 +62,22 @@ def items_of(store, collection: str) -> list[dict]:
     return list(store.iter_items(collection))
 
 
+def store_with_demo_route(records: Path, db: Path, endpoint: str, collection: str):
+    """Build the small records with the demo STAC dataset served at ``endpoint`` as ``collection``."""
+    path = records / "datasets" / "demo-stac.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["access"] = [{"kind": "stac-api", "endpoint": endpoint, "collection": collection, "source": "tests"}]
+    path.write_text(yaml.safe_dump(data))
+    store = open_store(db)
+    build(store, records, schemas=False)
+    return store
+
+
 @pytest.fixture()
 def demo_store(small_records: Path, tmp_path: Path):
-    """The small records, with the demo STAC dataset pointed at a collection with a recorded 3-page chain."""
-    path = small_records / "datasets" / "demo-stac.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["access"] = [{"kind": "stac-api", "endpoint": "https://planetarycomputer.microsoft.com/api/stac/v1",
-                       "collection": "naip", "source": "fixtures/upstream/stac-planetary-computer/manifest.json"}]
-    path.write_text(yaml.safe_dump(data))
-    store = open_store(tmp_path / "demo.db")
-    build(store, small_records, schemas=False)
-    return store
+    """The demo STAC dataset pointed at a Planetary Computer collection with a recorded 3-page chain."""
+    return store_with_demo_route(small_records, tmp_path / "demo.db",
+                                 "https://planetarycomputer.microsoft.com/api/stac/v1", "naip")
 
 
 # -- STAC ---------------------------------------------------------------------------------------
@@ -123,13 +128,8 @@ def test_stac_post_paging_follows_rel_next_to_the_cap(demo_store, replay):
 
 
 def test_stac_get_paging_follows_rel_next(small_records: Path, tmp_path: Path, replay):
-    path = small_records / "datasets" / "demo-stac.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["access"] = [{"kind": "stac-api", "endpoint": "https://stac-get.example.test/v1",
-                       "collection": "demo-collection", "source": "tests"}]
-    path.write_text(yaml.safe_dump(data))
-    store = open_store(tmp_path / "get.db")
-    build(store, small_records, schemas=False)
+    store = store_with_demo_route(small_records, tmp_path / "get.db", "https://stac-get.example.test/v1",
+                                  "demo-collection")
     cfg = config(replay)
     [report] = run_harvest(store, ["stac"], config=cfg, http=http(cfg), studies=["taiwan-quake"])
     assert report.failures == []
@@ -340,4 +340,3 @@ def test_http_client_gives_up_with_the_url(replay):
     with pytest.raises(HarvestError) as caught:
         http(cfg).get(f"{replay.url}/stac-earth-search/collections")
     assert "/stac-earth-search/collections" in str(caught.value) and "HTTP 502" in str(caught.value)
-    assert SearchQuery  # the store API the harvesters write through

@@ -6,7 +6,9 @@ picks the backend from the location it is given.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,36 @@ DEFAULT_DB = "geostudies.db"
 def default_location() -> str:
     """``$GEOSTUDIES_DB`` or ``./geostudies.db``."""
     return os.environ.get("GEOSTUDIES_DB", DEFAULT_DB)
+
+
+class QueryError(ValueError):
+    """A search the store cannot run as asked (unknown property, bad token, ...): the caller's fault."""
+
+
+def normalise_timestamp(value: str) -> str:
+    """RFC 3339 timestamp or date -> the store's sortable UTC form."""
+    text = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        text += "T00:00:00Z"
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T"))
+    except ValueError as exc:
+        raise QueryError(f"not an RFC 3339 timestamp: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise QueryError(f"timestamp needs a time zone (e.g. 'Z'): {value!r}")
+    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def bbox_boxes(bbox: list[float]) -> list[tuple[float, float, float, float]]:
+    """(minx, maxx, miny, maxy) boxes for a 2D/3D bbox; one crossing the antimeridian becomes two."""
+    if len(bbox) == 6:
+        west, south, east, north = bbox[0], bbox[1], bbox[3], bbox[4]
+    else:
+        west, south, east, north = bbox
+    if west > east:
+        return [(west, 180.0, south, north), (-180.0, east, south, north)]
+    return [(west, east, south, north)]
+
 
 
 @dataclass
@@ -43,10 +75,6 @@ class SearchPage:
     matched: int | None
     next_token: str | None = None
     prev_token: str | None = None
-
-
-class QueryError(ValueError):
-    """A search the store cannot run as asked (unknown property, bad token, ...): the caller's fault."""
 
 
 class Store(Protocol):

@@ -6,14 +6,13 @@ property names are mapped through :func:`column_for`, which rejects anything it 
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any, Callable
 
 import orjson
 import shapely.geometry
 
-from . import QueryError
+from . import QueryError, normalise_timestamp
 
 # Properties stored as real columns (fast, indexed); everything else lives in the JSON document.
 COLUMNS = {
@@ -25,20 +24,6 @@ COLUMNS = {
 }
 PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,99}$")
 SpatialSQL = Callable[[dict[str, Any], str], tuple[str, list[Any]]]
-
-
-def normalise_timestamp(value: str) -> str:
-    """RFC 3339 timestamp or date -> the store's sortable UTC form."""
-    text = value.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        text += "T00:00:00Z"
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T"))
-    except ValueError as exc:
-        raise QueryError(f"not an RFC 3339 timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise QueryError(f"timestamp needs a time zone (e.g. 'Z'): {value!r}")
-    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def column_for(name: str) -> str:

@@ -22,8 +22,9 @@ import shapely
 import shapely.geometry
 import sqlite_utils
 
-from . import QueryError, SearchPage, SearchQuery
-from .cql2sql import Translator, column_for, normalise_timestamp
+from . import QueryError, SearchPage, SearchQuery, bbox_boxes
+from . import normalise_timestamp
+from .cql2sql import Translator, column_for
 from .fulltext import TOKENIZER, document_text, fts_query
 
 SCHEMA_VERSION = 2
@@ -70,17 +71,6 @@ def days(stamp: str | None, default: float) -> float:
         return default
     parsed = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
     return (parsed - EPOCH).total_seconds() / 86400
-
-
-def bbox_boxes(bbox: list[float]) -> list[tuple[float, float, float, float]]:
-    """(minx, maxx, miny, maxy) boxes for a 2D/3D bbox; one crossing the antimeridian becomes two."""
-    if len(bbox) == 6:
-        west, south, east, north = bbox[0], bbox[1], bbox[3], bbox[4]
-    else:
-        west, south, east, north = bbox
-    if west > east:
-        return [(west, 180.0, south, north), (-180.0, east, south, north)]
-    return [(west, east, south, north)]
 
 
 @lru_cache(maxsize=64)
