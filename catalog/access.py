@@ -120,8 +120,8 @@ def access_links(ds: DatasetRecord, bbox: Bbox | None, span: TimeSpan | None) ->
     flags: list[str] = []
     for route in ds.access:
         builder = BUILDERS.get(route.kind)
-        if builder is None:
-            continue  # plain download / web page: no query to constrain
+        if builder is None or not route.item_search:
+            continue  # a download/web page or a collections-only catalogue: no query to constrain
         if bbox is None:
             flags.append(f"{ds.id}: no access link ({route.kind}) because the study has no study area")
             continue

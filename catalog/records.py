@@ -109,6 +109,7 @@ class AccessRoute:
     dataset: str | None = None
     networks: list[str] = field(default_factory=list)
     source: str | None = None
+    item_search: bool = True  # False: a STAC API of collections only (e.g. the CDS catalogue)
 
     @property
     def identifier(self) -> str | None:
@@ -370,6 +371,7 @@ def _dataset(path: Path, data: dict[str, Any], problems: list[Problem]) -> Datas
             kind=a["kind"], endpoint=a.get("endpoint"), url=a.get("url"), collection=a.get("collection"),
             short_name=a.get("short_name"), dataset=a.get("dataset"),
             networks=[str(n) for n in networks], source=a.get("source"),
+            item_search=a.get("item_search", True) is not False,
         ))
     license_id = r.text("license", required=False) or "other"
     return DatasetRecord(

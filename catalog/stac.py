@@ -152,7 +152,8 @@ def dataset_collection(dataset: DatasetRecord, users: list[str]) -> dict[str, An
         extra_fields={
             "geostudies:kind": "dataset",
             "geostudies:access": [
-                {k: v for k, v in vars(a).items() if v not in (None, [])} for a in dataset.access
+                {k: v for k, v in vars(a).items() if v not in (None, []) and (k != "item_search" or not v)}
+                for a in dataset.access
             ],
             "geostudies:used_by": users,
             "geostudies:flags": dataset.flags,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pystac_client
+from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
@@ -128,6 +129,10 @@ class StacApiSource:
                                                         f"{route['collection']}", "upstream_id": route["collection"],
                          "at": ctx.started},
         })
+        if route.get("item_search") is False or not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
+            report.skipped.append(f"{dataset['id']}: {route['endpoint']} has no item search; collection metadata "
+                                  "refreshed only")
+            return
         cap = ctx.config.caps["stac"]
         # POST when the landing page offers it (bodies carry bbox/filters best), else GET.
         search_links = [lk for lk in client.links if lk.rel == "search"]

@@ -165,6 +165,16 @@ def test_access_links_are_constrained_to_the_study_area_and_time(small_records: 
     assert not [lk for lk in items["lab-experiment"]["links"] if lk["rel"] == "geostudies:access"]
 
 
+def test_a_collections_only_route_gives_no_search_link_and_no_flag(small_records: Path):
+    _edit(small_records / "datasets" / "demo-stac.yaml", access=[
+        {"kind": "stac-api", "endpoint": "https://cds.example.test/api/catalogue/v1", "collection": "x",
+         "item_search": False, "source": "tests"}])
+    item = {i["id"]: i for i in validate(small_records, schemas=False).items}["taiwan-quake"]
+    assert not [lk for lk in item["links"] if lk.get("geostudies:dataset") == "demo-stac"
+                and lk["rel"] == "geostudies:access"]
+    assert not [f for f in item["properties"]["geostudies:flags"] if f.startswith("demo-stac")]
+
+
 def test_schema_check_is_skipped_with_a_warning_when_schemas_are_absent(small_records: Path, monkeypatch, tmp_path):
     monkeypatch.setenv("GEOSTUDIES_SCHEMAS", str(tmp_path / "nowhere"))
     result = validate(small_records)

@@ -47,6 +47,8 @@ def config(replay: ReplayServer, **caps) -> HarvestConfig:
     # Dataset records name https and USGS endpoints; the recordings are IRIS over http.
     endpoints["https://service.iris.edu/fdsnws"] = f"{replay.url}/fdsn-iris"
     endpoints["https://earthquake.usgs.gov/fdsnws"] = f"{replay.url}/fdsn-iris"
+    # Hosts with no recording answer 404 from the replay server: nothing in a test ever leaves the machine.
+    endpoints["https://cds.climate.copernicus.eu"] = f"{replay.url}/not-recorded/cds"
     cfg = HarvestConfig(endpoints=endpoints, http={"backoff": 0.01, "min_interval": 0, "read_timeout": 1.0,
                                                    "connect_timeout": 1.0, "retries": 2})
     cfg.caps.update(caps)
@@ -136,6 +138,18 @@ def test_stac_get_paging_follows_rel_next(small_records: Path, tmp_path: Path, r
     gets = [p for m, p, _ in replay.log if m == "GET" and "/stac-get/search" in p]
     assert len(gets) == 2 and "token=page2" in gets[1]
     assert {i["id"] for i in items_of(store, "demo-stac-scenes")} == {"scene-1", "scene-2", "scene-3"}
+
+
+def test_a_catalogue_without_item_search_refreshes_collection_metadata_only(small_records, tmp_path, replay):
+    store = store_with_demo_route(small_records, tmp_path / "co.db", "https://stac-collections-only.example.test/v1",
+                                  "demo-collection")
+    cfg = config(replay)
+    [report] = run_harvest(store, ["stac"], config=cfg, http=http(cfg))
+    assert report.failures == [] and report.fetched == 0
+    assert any("has no item search; collection metadata refreshed only" in s for s in report.skipped)
+    refreshed = store.get_collection("demo-stac-scenes")
+    assert refreshed["description"] == "Collection metadata from a catalogue without items"
+    assert not [p for m, p, _ in replay.log if p.endswith("/search")]
 
 
 def test_a_503_then_success_is_retried(demo_store, replay):
