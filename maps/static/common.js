@@ -27,20 +27,26 @@
     return JSON.parse(document.getElementById("page-data").textContent);
   }
 
-  /* An always-available world outline (Natural Earth 1:110m via world-atlas), so the map is usable
-     when tiles cannot load. */
+  /* An always-available world outline (Natural Earth 1:110m countries via world-atlas), so the map is
+     usable when tiles cannot load. Countries rather than merged land: Russia alone can be unwrapped across
+     the antimeridian, while Eurasia as one polygon could not. */
   function addWorldOutline(map) {
-    return fetch("/vendor/world-atlas/land-110m.json").then(r => r.json()).then(topology => {
-      const land = topojson.feature(topology, topology.objects.land);
+    return fetch("/vendor/world-atlas/countries-110m.json").then(r => r.json()).then(topology => {
+      const land = topojson.feature(topology, topology.objects.countries);
       // Polygons crossing the antimeridian (Chukotka, Fiji) come with a 360-degree jump: unwrap them.
-      const unwrap = ring => ring.some((p, i) => i && Math.abs(p[0] - ring[i - 1][0]) > 180)
-        ? ring.map(([x, y]) => [x < 0 ? x + 360 : x, y]) : ring;
+      // Only rings that are narrow once unwrapped: Antarctica really spans every longitude.
+      const unwrap = ring => {
+        if (!ring.some((p, i) => i && Math.abs(p[0] - ring[i - 1][0]) > 180)) return ring;
+        const shifted = ring.map(([x, y]) => [x < 0 ? x + 360 : x, y]);
+        const xs = shifted.map(p => p[0]);
+        return Math.max(...xs) - Math.min(...xs) < 180 ? shifted : ring;
+      };
       for (const f of land.features || [land]) {
         const g = f.geometry || f;
         if (g.type === "Polygon") g.coordinates = g.coordinates.map(unwrap);
         if (g.type === "MultiPolygon") g.coordinates = g.coordinates.map(poly => poly.map(unwrap));
       }
-      const layer = L.geoJSON(land, { interactive: false, style: { color: "#8a9aab", weight: 1, fill: true,
+      const layer = L.geoJSON(land, { interactive: false, style: { color: "#a9b6c3", weight: 0.6, fill: true,
         fillColor: "#eef2f5", fillOpacity: 1 } });
       layer.addTo(map);
       layer.bringToBack();
