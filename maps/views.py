@@ -98,8 +98,8 @@ def overview() -> str:
     datasets = {d["id"]: d.get("title") or d["id"] for d in store().collections()
                 if d.get("geostudies:kind") == "dataset"}
     used = queryables("geostudies:datasets", "studies")
-    bodies = {b: len(_studies(SearchQuery(collections=["studies"], filter={
-        "op": "=", "args": [{"property": "geostudies:target"}, b]}))) for b in BODIES}
+    bodies = {b: store().search(SearchQuery(collections=["studies"], limit=1, filter={
+        "op": "=", "args": [{"property": "geostudies:target"}, b]})).matched for b in BODIES}
     m = _base_map(location=[20, 10], zoom_start=2, min_zoom=1)
     data = {"disciplines": disciplines, "datasets": [{"id": d, "title": datasets.get(d, d)} for d in used]}
     return render_page("overview.html", m, "geostudies: where geoscience studies were done", data,
@@ -112,10 +112,7 @@ def overview() -> str:
 
 def _harvested(study_id: str) -> list[dict[str, Any]]:
     flt = {"op": "a_contains", "args": [{"property": "geostudies:studies"}, [study_id]]}
-    try:
-        return store().search(SearchQuery(filter=flt, limit=500)).items
-    except Exception:  # no harvested collection has the property yet
-        return []
+    return store().search(SearchQuery(filter=flt, limit=500)).items
 
 
 @bp.get("/studies/<study_id>")

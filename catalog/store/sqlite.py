@@ -389,7 +389,7 @@ class SQLiteStore:
             rows = self.conn.execute(sql, (last, collection_id) if collection_id else (last,)).fetchall()
             if not rows:
                 return
-            for rowid, doc in rows:
+            for _, doc in rows:
                 yield orjson.loads(doc)
             last = rows[-1][0]
 
