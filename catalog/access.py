@@ -12,13 +12,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .records import AccessRoute, DatasetRecord, TimeSpan
+from .times import day_end, day_start, rfc3339
 
 ACCESS_REL = "geostudies:access"
 Bbox = tuple[float, float, float, float]
 
 
 def _iso(day: dt.date, end: bool = False) -> str:
-    return f"{day.isoformat()}T{'23:59:59' if end else '00:00:00'}Z"
+    return rfc3339(day_end(day) if end else day_start(day))
 
 
 def _fmt(v: float) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import shapely.geometry
 
+from .geometry import lonlat_problem
 from .records import RECORDS_DIR, Problem, Records, RecordsInvalid, load_records
 from .schemas import SchemasUnavailable, schema_errors
 from .stac import build_stac
@@ -47,9 +48,9 @@ def domain_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
             shape = shapely.geometry.shape(geometry)
             if not shape.is_valid:
                 found.append(("geometry", "is not valid"))
-            minx, miny, maxx, maxy = shape.bounds
-            if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-                found.append(("geometry", "is outside lon/lat bounds"))
+            outside = lonlat_problem(shape)
+            if outside:
+                found.append(("geometry", outside))
             if not bbox or any(abs(a - b) > 1e-6 for a, b in zip(bbox, shape.bounds)):
                 found.append(("bbox", f"{bbox} does not match the geometry's bounds {list(shape.bounds)}"))
         elif bbox is not None:
@@ -96,20 +97,60 @@ def validate(root: Path | str = RECORDS_DIR, *, schemas: bool = True) -> Validat
     return result
 
 
-def carry_over_enrichment(store: Store, items: list[dict[str, Any]]) -> None:
-    """Keep what harvesters added to study Items (a Crossref DOI) across rebuilds; a curated DOI always wins."""
+CURATED_KINDS = ("studies", "dataset")  # collections the records own; everything else is harvested
+ENRICHMENTS = "geostudies:enrichments"
+
+
+def carry_over_enrichments(store: Store, items: list[dict[str, Any]]) -> None:
+    """Keep what harvesters added to study Items across rebuilds (``geostudies:enrichments``).
+
+    Each enrichment (one per source: its properties and links) is re-applied to the rebuilt Item unless the
+    curated record itself sets one of its properties: the curated value always wins.
+    """
     for item in items:
+        old = store.get_item(item.get("collection") or "", item.get("id") or "")
+        enrichments = (old or {}).get("properties", {}).get(ENRICHMENTS) or {}
         props = item["properties"]
-        if props.get("sci:doi"):
-            continue
-        old = store.get_item("studies", item["id"])
-        found = old and old["properties"].get("geostudies:crossref")
-        if not found:
-            continue
-        props["sci:doi"] = found["doi"]
-        props["geostudies:crossref"] = found
-        item["links"] = [lk for lk in item["links"] if lk.get("rel") != "cite-as"] + [
-            {"rel": "cite-as", "href": f"https://doi.org/{found['doi']}", "title": "Publication"}]
+        kept = {}
+        for source, enrichment in sorted(enrichments.items()):
+            added = enrichment.get("properties") or {}
+            if any(key in props for key in added):
+                continue
+            props.update(added)
+            rels = {lk.get("rel") for lk in enrichment.get("links") or []}
+            item["links"] = [lk for lk in item["links"] if lk.get("rel") not in rels] + list(enrichment.get("links") or [])
+            kept[source] = enrichment
+        if kept:
+            props[ENRICHMENTS] = kept
+
+
+def write_records(store: Store, collections: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, int]:
+    """Make the curated part of the catalogue (the studies and dataset Collections) equal to the documents.
+
+    Harvested collections and items are left alone. One write transaction around read, merge and write, so
+    a harvest committing meanwhile can neither be lost nor see half a build.
+    """
+    report = {"collections_new": 0, "collections_updated": 0, "collections_removed": 0,
+              "items_new": 0, "items_updated": 0, "items_unchanged": 0, "items_removed": 0}
+    with store.transaction():
+        carry_over_enrichments(store, items)
+        for doc in collections:
+            outcome = store.upsert_collection(doc)
+            if outcome != "unchanged":
+                report[f"collections_{outcome}"] += 1
+        keep = {c["id"] for c in collections}
+        for doc in store.collections():
+            if doc.get("geostudies:kind") in CURATED_KINDS and doc["id"] not in keep:
+                report["items_removed"] += store.delete_collection(doc["id"], cascade=True)
+                report["collections_removed"] += 1
+        for key, n in store.upsert_items(items).items():
+            report[f"items_{key}"] += n
+        by_collection: dict[str, set[str]] = {c["id"]: set() for c in collections}
+        for doc in items:
+            by_collection[doc["collection"]].add(doc["id"])
+        for collection_id, ids in by_collection.items():
+            report["items_removed"] += store.delete_items(collection_id, keep_ids=ids)
+    return report
 
 
 def build(store: Store, root: Path | str = RECORDS_DIR, *, schemas: bool = True) -> dict[str, int]:
@@ -120,8 +161,7 @@ def build(store: Store, root: Path | str = RECORDS_DIR, *, schemas: bool = True)
     result = validate(root, schemas=schemas)
     if not result.ok:
         raise RecordsInvalid(result.problems)
-    carry_over_enrichment(store, result.items)
-    report = store.replace_records(result.collections, result.items)
+    report = write_records(store, result.collections, result.items)
     report["studies"] = len(result.records.studies)
     report["datasets"] = len(result.records.datasets)
     return report

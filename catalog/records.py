@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import shapely.geometry
 import yaml
+
+from .geometry import lonlat_problem, to_shape
 
 RECORDS_DIR = Path(__file__).resolve().parent
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -212,7 +213,7 @@ def _display(path: Path) -> str:
 def _read_yaml(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. 2025-13-45
         problems.append(Problem(_display(path), "(file)", f"cannot be read as YAML: {exc}".replace("\n", " ")))
         return None
     if not isinstance(data, dict):
@@ -226,19 +227,16 @@ def check_geometry(geometry: Any, target: str = "earth") -> str | None:
     if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
         return "must be a GeoJSON Polygon or MultiPolygon"
     try:
-        shape = shapely.geometry.shape(geometry)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        return f"is not valid GeoJSON: {exc}"
+        shape = to_shape(geometry)
+    except ValueError as exc:
+        return str(exc)
     if shape.is_empty:
         return "is empty"
     if not shape.is_valid:
         from shapely.validation import explain_validity
 
         return f"is not a valid polygon: {explain_validity(shape)}"
-    minx, miny, maxx, maxy = shape.bounds
-    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-        return f"has coordinates outside lon [-180, 180] / lat [-90, 90] (bounds {shape.bounds})"
-    return None
+    return lonlat_problem(shape)
 
 
 def _study(path: Path, data: dict[str, Any], problems: list[Problem]) -> StudyRecord:

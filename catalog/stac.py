@@ -6,7 +6,6 @@ links constrained to the study's area and time.
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pystac
@@ -14,6 +13,7 @@ import shapely.geometry
 
 from .access import access_links
 from .records import DatasetRecord, Records, StudyRecord
+from .times import day_end, day_start
 
 STUDIES = "studies"
 SCI = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
@@ -21,10 +21,6 @@ SSYS = "https://stac-extensions.github.io/ssys/v1.1.0/schema.json"
 LANGUAGE = "https://stac-extensions.github.io/language/v1.0.0/schema.json"
 GLOBAL_BBOX = [-180.0, -90.0, 180.0, 90.0]
 LICENSE_OF_RECORDS = "CC-BY-4.0"
-
-
-def _utc(day: dt.date, end: bool = False) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0), tzinfo=dt.timezone.utc)
 
 
 def citation(study: StudyRecord) -> str:
@@ -75,13 +71,13 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
     if study.geologic_time:
         props["geostudies:geologic_time"] = study.geologic_time
     if span:
-        start, end = _utc(span.start), _utc(span.end, end=True)
+        start, end = day_start(span.start), day_end(span.end)
         item_datetime = start  # a representative instant; the span itself is start/end_datetime
         props["geostudies:time_note"] = span.note
     else:
         # STAC needs a time; without a data time span the publication date stands in, and says so.
         start = end = None
-        item_datetime = _utc(study.published)
+        item_datetime = day_start(study.published)
         props["geostudies:datetime_is_publication_date"] = True
 
     item = pystac.Item(
@@ -118,7 +114,7 @@ def studies_collection(records: Records, items: list[dict[str, Any]]) -> dict[st
     overall = list(shapely.geometry.MultiPolygon(earth).bounds) if earth else GLOBAL_BBOX
     times = [s.time_span.start for s in records.studies if s.time_span] + [s.published for s in records.studies]
     ends = [s.time_span.end for s in records.studies if s.time_span] + [s.published for s in records.studies]
-    interval = [[_utc(min(times)), _utc(max(ends), end=True)]] if times else [[None, None]]
+    interval = [[day_start(min(times)), day_end(max(ends))]] if times else [[None, None]]
     collection = pystac.Collection(
         id=STUDIES,
         title="Published geoscience studies",
@@ -130,6 +126,7 @@ def studies_collection(records: Records, items: list[dict[str, Any]]) -> dict[st
         extent=pystac.Extent(pystac.SpatialExtent([overall]), pystac.TemporalExtent(interval)),
         license=LICENSE_OF_RECORDS,
         keywords=["geoscience", "publications", "study areas"],
+        extra_fields={"geostudies:kind": "studies"},
         summaries=pystac.Summaries({
             "geostudies:disciplines": sorted({d for s in records.studies for d in s.disciplines}),
             "geostudies:target": sorted({s.target for s in records.studies}),
@@ -141,7 +138,7 @@ def studies_collection(records: Records, items: list[dict[str, Any]]) -> dict[st
 
 def dataset_collection(dataset: DatasetRecord, users: list[str]) -> dict[str, Any]:
     start, end = dataset.interval
-    interval = [[_utc(start) if start else None, _utc(end, end=True) if end else None]]
+    interval = [[day_start(start) if start else None, day_end(end) if end else None]]
     providers = [pystac.Provider(name=p.name, roles=p.roles or None, url=p.url) for p in dataset.providers]
     # STAC 1.1 deprecates "proprietary"/"various": both become "other" with a license link.
     license_id = "other" if dataset.license in ("proprietary", "various") else dataset.license

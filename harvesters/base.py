@@ -1,29 +1,31 @@
-"""The harvester interface: source config -> fetch pages -> normalise to STAC -> upsert, one page per transaction.
+"""The harvester interface: plan tasks -> fetch pages -> normalise to STAC -> write, one page per transaction.
 
-A :class:`Source` knows one kind of upstream service. :class:`HarvestContext` gives it what it needs
-(the store, the HTTP client, endpoint mapping, caps, the studies to harvest) and writes pages for it,
-adding provenance and keeping counts in a :class:`SourceReport`.
+A :class:`Source` knows one kind of upstream service and declares which access kinds of a dataset it
+serves and its default caps. The planner (``plan.py``) turns the catalogue into :class:`HarvestTask` s for
+it; the source fetches and normalises; :class:`HarvestWriter` writes every page (and every enrichment of a
+study Item) through the store, adding provenance; :class:`SourceReport` counts what happened.
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 import orjson
 
+from catalog import STAC_VERSION
 from catalog.store import SearchQuery, Store
+from catalog.times import utc_now
 
 from .http import HttpClient
 
 PROVENANCE = "geostudies:harvested"
 STUDIES_PROP = "geostudies:studies"
-DEFAULT_CAPS = {"stac": 20, "cmr": 50, "fdsn-stations": 500, "fdsn-events": 500}
+ENRICHMENTS = "geostudies:enrichments"
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return utc_now()
 
 
 @dataclass
@@ -77,7 +79,7 @@ class Study:
 @dataclass
 class HarvestConfig:
     endpoints: dict[str, str] = field(default_factory=dict)  # upstream base URL -> URL to use instead
-    caps: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CAPS))
+    caps: dict[str, int] = field(default_factory=dict)  # overrides of the sources' default caps
     http: dict[str, Any] = field(default_factory=dict)
     crossref_endpoint: str = "https://api.crossref.org"
     crossref_min_similarity: float = 0.9
@@ -93,24 +95,119 @@ class HarvestConfig:
         return config
 
 
+@dataclass
+class HarvestTask:
+    """One unit of harvest work: a dataset's routes of one source kind, for the studies that used it.
+
+    ``dataset`` is None for sources that work per study rather than per dataset (Crossref).
+    """
+
+    source: str
+    dataset: dict[str, Any] | None
+    routes: list[dict[str, Any]]
+    studies: list["Study"]
+
+
+class HarvestWriter:
+    """The one way harvested records reach the store: pages of Items, harvest Collections, study enrichments."""
+
+    def __init__(self, store: Store, *, started: str, dry_run: bool = False,
+                 upstream: "Any" = None):
+        self.store, self.started, self.dry_run = store, started, dry_run
+        self._upstream = upstream or (lambda url: url)
+
+    def ensure_collection(self, doc: dict[str, Any]) -> None:
+        if self.dry_run:
+            return
+        doc = {"type": "Collection", "stac_version": STAC_VERSION, "license": "other", "links": [], **doc,
+               "geostudies:kind": "harvest"}
+        existing = self.store.get_collection(doc["id"])
+        if existing and _strip(existing) == _strip(doc):
+            return
+        with self.store.transaction():
+            self.store.upsert_collection(doc)
+
+    def write_page(self, report: "SourceReport", collection_id: str, docs: Iterable[dict[str, Any]], *,
+                   source_url: str, study: "Study | None", etag: str | None = None) -> None:
+        """Write one fetched page in one transaction, merging study links and adding provenance."""
+        docs = list(docs)
+        report.pages += 1
+        report.fetched += len(docs)
+        if self.dry_run:
+            return
+        with self.store.transaction():
+            for doc in docs:
+                doc = {**doc, "collection": collection_id}
+                props = dict(doc.get("properties", {}))
+                existing = self.store.get_item(collection_id, doc["id"])
+                studies = set(existing["properties"].get(STUDIES_PROP, [])) if existing else set()
+                if study is not None:
+                    studies.add(study.id)
+                props[STUDIES_PROP] = sorted(studies)
+                props[PROVENANCE] = {
+                    "source": report.source, "url": self._upstream(source_url), "upstream_id": doc["id"],
+                    "at": self.started, **({"etag": etag} if etag else {}),
+                    **({"updated": props["updated"]} if props.get("updated") else {}),
+                }
+                doc["properties"] = props
+                if existing and _strip(existing) == _strip(doc):
+                    report.unchanged += 1
+                    continue
+                counts = self.store.upsert_items([doc])
+                report.new += counts["new"]
+                report.updated += counts["updated"]
+                report.unchanged += counts["unchanged"]
+
+    def enrich_item(self, collection_id: str, item_id: str, *, source: str, properties: dict[str, Any],
+                    links: list[dict[str, Any]]) -> bool:
+        """Add what a source found to a curated Item (e.g. a DOI), recorded so that rebuilds keep it.
+
+        The enrichment is stored under ``geostudies:enrichments.<source>``; ``catalog.build`` re-applies it
+        to the rebuilt Item unless the curated record sets one of its properties itself. Read, merge and
+        write happen in one transaction, so a concurrent build cannot lose it. Returns False when the Item
+        is gone.
+        """
+        if self.dry_run:
+            return False
+        with self.store.transaction():
+            item = self.store.get_item(collection_id, item_id)
+            if item is None:
+                return False
+            props = {**item["properties"], **properties}
+            enrichments = dict(props.get(ENRICHMENTS) or {})
+            enrichments[source] = {"properties": properties, "links": links, "at": utc_now()}
+            props[ENRICHMENTS] = enrichments
+            rels = {lk.get("rel") for lk in links}
+            kept = [lk for lk in item.get("links", []) if lk.get("rel") not in rels]
+            self.store.upsert_items([{**item, "properties": props, "links": kept + links}])
+        return True
+
+
 class HarvestContext:
+    """What a source needs while it runs: the HTTP client, endpoint mapping, caps, incremental state, the writer."""
+
     def __init__(self, store: Store, config: HarvestConfig, *, http: HttpClient | None = None,
-                 study_ids: list[str] | None = None, since: str | None = None, dry_run: bool = False):
+                 study_ids: list[str] | None = None, since: str | None = None, dry_run: bool = False,
+                 default_caps: dict[str, int] | None = None):
         self.store, self.config, self.since, self.dry_run = store, config, since, dry_run
         self.http = http or HttpClient(**config.http)
         self.study_ids = study_ids or []
         self.started = now_iso()
+        self.caps = {**(default_caps or {}), **config.caps}
+        self.writer = HarvestWriter(store, started=self.started, dry_run=dry_run, upstream=self.upstream)
 
     # -- what to harvest -------------------------------------------------------------------
-    def studies(self, dataset_ids: set[str] | None = None, target: str = "earth") -> list[Study]:
+    def studies(self, dataset_ids: set[str] | None = None, target: str | None = "earth") -> list["Study"]:
         items = self.store.search(SearchQuery(collections=["studies"], ids=self.study_ids or None, limit=1000)).items
         studies = [Study.from_item(i) for i in items]
-        return [s for s in studies if s.target == target and
+        return [s for s in studies if (target is None or s.target == target) and
                 (dataset_ids is None or set(s.datasets) & dataset_ids)]
 
-    def datasets(self, access_kind: str) -> list[dict[str, Any]]:
-        return [c for c in self.store.collections() if c.get("geostudies:kind") == "dataset"
-                and any(a.get("kind") == access_kind for a in c.get("geostudies:access", []))]
+    def datasets(self) -> list[dict[str, Any]]:
+        return [c for c in self.store.collections() if c.get("geostudies:kind") == "dataset"]
+
+    def cap(self, name: str) -> int:
+        return self.caps[name]
 
     def endpoint(self, url: str) -> str:
         """The URL to call for an upstream URL (tests and mirrors map upstream hosts elsewhere)."""
@@ -130,54 +227,12 @@ class HarvestContext:
         """--since, else the last successful harvest of this key (incremental re-runs)."""
         if self.since:
             return self.since
-        return self.store.get_state(f"harvest:{key}")
+        value = self.store.get_state(f"harvest:{key}")
+        return value if isinstance(value, str) else None
 
     def mark_done(self, key: str) -> None:
         if not self.dry_run:
             self.store.set_state(f"harvest:{key}", self.started)
-
-    # -- writing -----------------------------------------------------------------------------
-    def ensure_collection(self, doc: dict[str, Any]) -> None:
-        if self.dry_run:
-            return
-        doc = {"type": "Collection", "stac_version": "1.1.0", "license": "other", "links": [], **doc,
-               "geostudies:kind": "harvest"}
-        existing = self.store.get_collection(doc["id"])
-        if existing and _strip(existing) == _strip(doc):
-            return
-        with self.store.transaction():
-            self.store.upsert_collection(doc)
-
-    def write_page(self, report: SourceReport, collection_id: str, docs: Iterable[dict[str, Any]], *,
-                   source_url: str, study: Study | None, etag: str | None = None) -> None:
-        """Write one fetched page in one transaction, merging study links and adding provenance."""
-        docs = list(docs)
-        report.pages += 1
-        report.fetched += len(docs)
-        if self.dry_run:
-            return
-        with self.store.transaction():
-            for doc in docs:
-                doc = {**doc, "collection": collection_id}
-                props = dict(doc.get("properties", {}))
-                existing = self.store.get_item(collection_id, doc["id"])
-                studies = set(existing["properties"].get(STUDIES_PROP, [])) if existing else set()
-                if study is not None:
-                    studies.add(study.id)
-                props[STUDIES_PROP] = sorted(studies)
-                props[PROVENANCE] = {
-                    "source": report.source, "url": self.upstream(source_url), "upstream_id": doc["id"],
-                    "at": self.started, **({"etag": etag} if etag else {}),
-                    **({"updated": props["updated"]} if props.get("updated") else {}),
-                }
-                doc["properties"] = props
-                if existing and _strip(existing) == _strip(doc):
-                    report.unchanged += 1
-                    continue
-                counts = self.store.upsert_items([doc])
-                report.new += counts["new"]
-                report.updated += counts["updated"]
-                report.unchanged += counts["unchanged"]
 
 
 def _strip(doc: dict[str, Any]) -> bytes:
@@ -194,8 +249,15 @@ def slug(text: str) -> str:
 
 
 class Source(Protocol):
-    """One upstream service kind. ``harvest`` fetches, normalises and writes through ``ctx``."""
+    """One upstream service kind, registered under the entry point group ``geostudies.harvesters``.
+
+    ``access_kinds``: the dataset access kinds it serves (empty: it works per study, e.g. Crossref);
+    ``default_caps``: its caps by name (overridable in the harvest config); ``run`` fetches, normalises and
+    writes one task through ``ctx.writer``.
+    """
 
     name: str
+    access_kinds: tuple[str, ...]
+    default_caps: dict[str, int]
 
-    def harvest(self, ctx: HarvestContext, report: SourceReport) -> None: ...
+    def run(self, task: HarvestTask, ctx: HarvestContext, report: "SourceReport") -> None: ...

@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from .base import PROVENANCE, HarvestContext, SourceReport, Study
+from catalog import STAC_VERSION
+
+from .base import PROVENANCE, HarvestContext, HarvestTask, SourceReport, Study
 from .http import HarvestError
 
 PAGE_SIZE = 100
@@ -45,7 +47,7 @@ def granule_item(entry: dict[str, Any], collection_id: str) -> dict[str, Any]:
         if link.get("rel", "").endswith("/data#") and link.get("href"):
             assets[f"data-{i}" if assets else "data"] = {"href": link["href"], "title": link.get("title"),
                                                          "roles": ["data"]}
-    doc = {"type": "Feature", "stac_version": "1.1.0", "id": entry.get("producer_granule_id") or entry["title"],
+    doc = {"type": "Feature", "stac_version": STAC_VERSION, "id": entry.get("producer_granule_id") or entry["title"],
            "collection": collection_id, "geometry": geometry, "properties": {k: v for k, v in props.items() if v},
            "assets": assets, "links": []}
     if geometry:
@@ -57,18 +59,21 @@ def granule_item(entry: dict[str, Any], collection_id: str) -> dict[str, Any]:
 
 class CmrSource:
     name = "cmr"
+    access_kinds = ("cmr",)
+    default_caps = {"cmr": 50}
 
-    def harvest(self, ctx: HarvestContext, report: SourceReport) -> None:
-        for dataset in ctx.datasets("cmr"):
-            for route in [a for a in dataset["geostudies:access"] if a.get("kind") == "cmr" and a.get("short_name")]:
-                try:
-                    self._collection(ctx, dataset, route)
-                except HarvestError as exc:
-                    report.failures.append(f"{dataset['id']} collection metadata: {exc}")
-                    continue
-                for study in ctx.studies({dataset["id"]}):
-                    self._granules(ctx, report, dataset, route, study)
-                break  # one CMR collection per dataset
+    def run(self, task: HarvestTask, ctx: HarvestContext, report: SourceReport) -> None:
+        if task.dataset is None:  # a per-dataset source: the planner always gives one
+            return
+        for route in [a for a in task.routes if a.get("short_name")]:
+            try:
+                self._collection(ctx, task.dataset, route)
+            except HarvestError as exc:
+                report.failures.append(f"{task.dataset['id']} collection metadata: {exc}")
+                continue
+            for study in task.studies:
+                self._granules(ctx, report, task.dataset, route, study)
+            break  # one CMR collection per dataset
 
     def _collection(self, ctx: HarvestContext, dataset: dict[str, Any], route: dict[str, Any]) -> None:
         url = f"{route['endpoint'].rstrip('/')}/collections.umm_json?" + urlencode({"short_name": route["short_name"]})
@@ -77,7 +82,7 @@ class CmrSource:
         if response is not None:
             items = response.json().get("items", [])
             umm = items[0]["umm"] if items else {}
-        ctx.ensure_collection({
+        ctx.writer.ensure_collection({
             "id": f"{dataset['id']}-granules",
             "title": umm.get("EntryTitle") or f"{dataset.get('title', dataset['id'])}: granules",
             "description": umm.get("Abstract") or dataset.get("description", ""),
@@ -96,7 +101,7 @@ class CmrSource:
             report.skipped.append(f"{dataset['id']} for {study.id}: no study area")
             return
         params = [("short_name", route["short_name"]), ("bounding_box[]", ",".join(map(str, study.bbox))),
-                  ("page_size", str(min(PAGE_SIZE, ctx.config.caps["cmr"]))), ("sort_key[]", "-start_date")]
+                  ("page_size", str(min(PAGE_SIZE, ctx.cap("cmr")))), ("sort_key[]", "-start_date")]
         if study.start:
             params.append(("temporal[]", f"{study.start},{study.end or ''}"))
         since = ctx.since_for(key)
@@ -106,14 +111,14 @@ class CmrSource:
         search_after = None
         written = 0
         try:
-            while written < ctx.config.caps["cmr"]:
+            while written < ctx.cap("cmr"):
                 headers = {"CMR-Search-After": search_after} if search_after else None
                 response = ctx.http.get(ctx.endpoint(url), headers=headers)
                 entries = response.json().get("feed", {}).get("entry", []) if response else []
                 if not entries:
                     break
-                entries = entries[: ctx.config.caps["cmr"] - written]
-                ctx.write_page(report, f"{dataset['id']}-granules",
+                entries = entries[: ctx.cap("cmr") - written]
+                ctx.writer.write_page(report, f"{dataset['id']}-granules",
                                [granule_item(e, f"{dataset['id']}-granules") for e in entries],
                                source_url=url, study=study)
                 written += len(entries)

@@ -13,7 +13,9 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from .base import PROVENANCE, HarvestContext, SourceReport, Study, now_iso
+from catalog import STAC_VERSION
+
+from .base import PROVENANCE, HarvestContext, HarvestTask, SourceReport, Study, now_iso
 from .http import HarvestError
 
 COLLECTION = "crossref-works"
@@ -50,19 +52,20 @@ def _date(work: dict[str, Any]) -> str | None:
 
 class CrossrefSource:
     name = "crossref"
+    access_kinds: tuple[str, ...] = ()  # works per study, not per dataset
+    default_caps: dict[str, int] = {}
 
-    def harvest(self, ctx: HarvestContext, report: SourceReport) -> None:
+    def run(self, task: HarvestTask, ctx: HarvestContext, report: SourceReport) -> None:
         base = ctx.config.crossref_endpoint.rstrip("/")
-        ctx.ensure_collection({
+        ctx.writer.ensure_collection({
             "id": COLLECTION, "title": "Crossref records of the studies",
             "description": "Bibliographic records found on Crossref for the studies (DOI, authors, dates), with "
                            "the match score that admitted them.",
             "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
             PROVENANCE: {"source": self.name, "url": base, "at": ctx.started},
         })
-        for target in ("earth", "moon", "mars"):
-            for study in ctx.studies(target=target):
-                self._study(ctx, report, base, study)
+        for study in task.studies:
+            self._study(ctx, report, base, study)
 
     def _study(self, ctx: HarvestContext, report: SourceReport, base: str, study: Study) -> None:
         params = {"query.bibliographic": study.title, "query.container-title": study.journal, "rows": "5"}
@@ -81,14 +84,14 @@ class CrossrefSource:
         doi = work.get("DOI")
         authors = [" ".join(p for p in (a.get("given"), a.get("family")) if p) for a in work.get("author", [])]
         record = {
-            "type": "Feature", "stac_version": "1.1.0", "id": study.id, "geometry": None,
+            "type": "Feature", "stac_version": STAC_VERSION, "id": study.id, "geometry": None,
             "properties": {"datetime": f"{_date(work) or f'{study.year}-01-01'}T00:00:00Z",
                            "title": (work.get("title") or [""])[0], "sci:doi": doi, "authors": authors,
                            "container": (work.get("container-title") or [""])[0],
                            "crossref:score": work.get("score"), "geostudies:title_similarity": round(score, 3)},
             "assets": {}, "links": [{"rel": "cite-as", "href": f"https://doi.org/{doi}"}] if doi else [],
         }
-        ctx.write_page(report, COLLECTION, [record], source_url=url, study=study)
+        ctx.writer.write_page(report, COLLECTION, [record], source_url=url, study=study)
         if study.doi and doi and study.doi.lower() != doi.lower():
             report.skipped.append(f"{study.id}: Crossref suggests {doi} but the curated DOI is {study.doi}; kept")
             return
@@ -96,14 +99,8 @@ class CrossrefSource:
             self._enrich(ctx, study, doi, authors, url, score)
 
     def _enrich(self, ctx: HarvestContext, study: Study, doi: str, authors: list[str], url: str, score: float) -> None:
-        item = ctx.store.get_item("studies", study.id)
-        if item is None:
-            return
-        props = dict(item["properties"])
-        props["sci:doi"] = doi
-        props["geostudies:crossref"] = {"doi": doi, "authors": authors, "url": ctx.upstream(url),
-                                        "title_similarity": round(score, 3), "at": now_iso()}
-        links = [lk for lk in item.get("links", []) if lk.get("rel") != "cite-as"]
-        links.append({"rel": "cite-as", "href": f"https://doi.org/{doi}", "title": "Publication"})
-        with ctx.store.transaction():
-            ctx.store.upsert_items([{**item, "properties": props, "links": links}])
+        provenance = {"doi": doi, "authors": authors, "url": ctx.upstream(url), "title_similarity": round(score, 3),
+                      "at": now_iso()}
+        ctx.writer.enrich_item("studies", study.id, source=self.name,
+                               properties={"sci:doi": doi, "geostudies:crossref": provenance},
+                               links=[{"rel": "cite-as", "href": f"https://doi.org/{doi}", "title": "Publication"}])

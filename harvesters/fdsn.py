@@ -9,7 +9,9 @@ import io
 from typing import Any
 from urllib.parse import urlencode
 
-from .base import PROVENANCE, HarvestContext, SourceReport, Study
+from catalog import STAC_VERSION
+
+from .base import PROVENANCE, HarvestContext, HarvestTask, SourceReport, Study
 from .http import HarvestError
 
 STATIONS, EVENTS = "fdsn-stations", "fdsn-events"
@@ -42,7 +44,7 @@ def parse_stations(body: bytes, fmt: str = "STATIONXML") -> list[dict[str, Any]]
             if start and end:
                 props.update(start_datetime=start, end_datetime=end)
             lon, lat = _num(station.longitude), _num(station.latitude)
-            items.append({"type": "Feature", "stac_version": "1.1.0", "id": f"{network.code}.{station.code}",
+            items.append({"type": "Feature", "stac_version": STAC_VERSION, "id": f"{network.code}.{station.code}",
                           "geometry": {"type": "Point", "coordinates": [lon, lat]},
                           "bbox": [lon, lat, lon, lat],
                           "properties": {k: v for k, v in props.items() if v is not None}, "assets": {}, "links": []})
@@ -69,7 +71,7 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
             "magnitude_type": magnitude.magnitude_type if magnitude else None,
         }
         lon, lat = _num(origin.longitude), _num(origin.latitude)
-        items.append({"type": "Feature", "stac_version": "1.1.0", "id": f"event-{event_id}",
+        items.append({"type": "Feature", "stac_version": STAC_VERSION, "id": f"event-{event_id}",
                       "geometry": {"type": "Point", "coordinates": [lon, lat]}, "bbox": [lon, lat, lon, lat],
                       "properties": {k: v for k, v in props.items() if v is not None}, "assets": {}, "links": []})
     return items
@@ -83,26 +85,31 @@ def _box(study: Study) -> dict[str, str]:
 
 class FdsnSource:
     name = "fdsn"
+    access_kinds = ("fdsn-station", "fdsn-dataselect", "fdsn-event")
+    default_caps = {STATIONS: 500, EVENTS: 500}
 
-    def harvest(self, ctx: HarvestContext, report: SourceReport) -> None:
-        seen: set[tuple[str, str, str]] = set()
-        for kind, collection_id in (("fdsn-station", STATIONS), ("fdsn-dataselect", STATIONS),
-                                    ("fdsn-event", EVENTS)):
-            for dataset in ctx.datasets(kind):
-                for route in [a for a in dataset["geostudies:access"] if a.get("kind") == kind]:
-                    endpoint = route["endpoint"].rstrip("/")
-                    if kind == "fdsn-dataselect":
-                        endpoint = endpoint.replace("/dataselect/", "/station/")
-                    self._collection(ctx, collection_id)
-                    for study in ctx.studies({dataset["id"]}):
-                        if (endpoint, collection_id, study.id) in seen:
-                            continue
-                        seen.add((endpoint, collection_id, study.id))
-                        self._query(ctx, report, endpoint, collection_id, study, dataset["id"])
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str, str]] = set()  # one query per (endpoint, collection, study) per run
+
+    def run(self, task: HarvestTask, ctx: HarvestContext, report: SourceReport) -> None:
+        if task.dataset is None:  # a per-dataset source: the planner always gives one
+            return
+        for route in task.routes:
+            kind = route["kind"]
+            collection_id = EVENTS if kind == "fdsn-event" else STATIONS
+            endpoint = route["endpoint"].rstrip("/")
+            if kind == "fdsn-dataselect":
+                endpoint = endpoint.replace("/dataselect/", "/station/")
+            self._collection(ctx, collection_id)
+            for study in task.studies:
+                if (endpoint, collection_id, study.id) in self._seen:
+                    continue
+                self._seen.add((endpoint, collection_id, study.id))
+                self._query(ctx, report, endpoint, collection_id, study, task.dataset["id"])
 
     def _collection(self, ctx: HarvestContext, collection_id: str) -> None:
         what = "stations" if collection_id == STATIONS else "events"
-        ctx.ensure_collection({
+        ctx.writer.ensure_collection({
             "id": collection_id, "title": f"Seismic {what} in the studies' areas (FDSN)",
             "description": f"Seismic {what} returned by FDSN web services for each seismic study's area and time "
                            "span; each Item records the FDSN query that reproduces it.",
@@ -121,7 +128,7 @@ class FdsnSource:
             params["starttime"] = study.start.rstrip("Z")
         if study.end:
             params["endtime"] = study.end.rstrip("Z")
-        cap = ctx.config.caps[collection_id]
+        cap = ctx.cap(collection_id)
         if collection_id == EVENTS:
             params.update(orderby="time", limit=str(cap))
             since = ctx.since_for(key)
@@ -141,7 +148,7 @@ class FdsnSource:
                 raise HarvestError(url, f"malformed FDSN response: {exc.__class__.__name__}: {exc}") from None
             for doc in docs[:cap]:
                 doc["properties"]["geostudies:fdsn_query"] = url
-            ctx.write_page(report, collection_id, docs[:cap], source_url=url, study=study)
+            ctx.writer.write_page(report, collection_id, docs[:cap], source_url=url, study=study)
             ctx.mark_done(key)
         except HarvestError as exc:
             report.failures.append(f"{dataset_id} {collection_id} for {study.id}: {exc}")

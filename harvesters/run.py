@@ -1,4 +1,4 @@
-"""``geostudies harvest``: run the chosen sources and report per source."""
+"""``geostudies harvest``: plan the tasks of the chosen sources, run them, report per source."""
 from __future__ import annotations
 
 import json
@@ -8,14 +8,14 @@ import yaml
 
 from catalog.store import Store
 
-from .base import HarvestConfig, HarvestContext, Source, SourceReport
-from .cmr import CmrSource
-from .crossref import CrossrefSource
-from .fdsn import FdsnSource
+from .base import HarvestConfig, HarvestContext, SourceReport
 from .http import HttpClient
-from .stac_api import StacApiSource
+from .plan import plan
+from .registry import sources as available_sources
 
-SOURCES: dict[str, type] = {"stac": StacApiSource, "cmr": CmrSource, "fdsn": FdsnSource, "crossref": CrossrefSource}
+
+class UnknownSource(ValueError):
+    """A source name that no installed package provides."""
 
 
 def load_config(path: Path | None) -> HarvestConfig:
@@ -30,17 +30,21 @@ def run_harvest(store: Store, sources: list[str], *, studies: list[str] | None =
                 dry_run: bool = False, config_path: Path | None = None, config: HarvestConfig | None = None,
                 http: HttpClient | None = None) -> list[SourceReport]:
     """Run ``sources`` (all when empty) and return one report per source. A failing source never stops the others."""
-    unknown = [s for s in sources if s not in SOURCES]
+    registry = available_sources()
+    unknown = [s for s in sources if s not in registry]
     if unknown:
-        raise ValueError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
+        raise UnknownSource(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(registry)}")
+    chosen = [registry[name]() for name in (sources or list(registry))]
+    defaults = {name: cap for source in chosen for name, cap in source.default_caps.items()}
     config = config or load_config(config_path)
-    ctx = HarvestContext(store, config, http=http, study_ids=studies, since=since, dry_run=dry_run)
+    ctx = HarvestContext(store, config, http=http, study_ids=studies, since=since, dry_run=dry_run,
+                         default_caps=defaults)
     reports = []
-    for name in sources or list(SOURCES):
-        source: Source = SOURCES[name]()
-        report = SourceReport(name)
+    for source in chosen:
+        report = SourceReport(source.name)
         try:
-            source.harvest(ctx, report)
+            for task in plan(ctx, source):
+                source.run(task, ctx, report)
         except Exception as exc:  # a bug or an outage in one source is reported, not fatal to the run
             report.failures.append(f"{exc.__class__.__name__}: {exc}")
         reports.append(report)

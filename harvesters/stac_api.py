@@ -14,7 +14,7 @@ from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
-from .base import PROVENANCE, HarvestContext, SourceReport, Study
+from .base import PROVENANCE, HarvestContext, HarvestTask, SourceReport, Study
 from .http import HarvestError, HttpClient
 
 KEEP_LINKS = {"self", "license", "about", "describedby", "cite-as"}
@@ -69,27 +69,30 @@ def _datetime_window(study: Study, since: str | None) -> str | None:
 
 class StacApiSource:
     name = "stac"
+    access_kinds = ("stac-api",)
+    default_caps = {"stac": 20}
 
-    def harvest(self, ctx: HarvestContext, report: SourceReport) -> None:
-        for dataset in ctx.datasets("stac-api"):
-            studies = ctx.studies({dataset["id"]})
-            routes = [a for a in dataset["geostudies:access"] if a.get("kind") == "stac-api" and a.get("collection")]
-            if not routes:
-                continue
-            errors, absent = [], []
-            for route in routes:
-                try:
-                    self._harvest_route(ctx, report, dataset, route, studies)
-                    break
-                except APIError as exc:
-                    (absent if "nothing at" in str(exc) else errors).append(f"{route['endpoint']}: {exc}")
-                except (HarvestError, ValueError) as exc:
-                    errors.append(f"{route['endpoint']}: {exc}")
-            else:
-                if errors:
-                    report.failures.append(f"{dataset['id']}: every STAC route failed: " + " | ".join(errors + absent))
-                else:  # 404 everywhere: the collection is not (or no longer) there
-                    report.skipped.append(f"{dataset['id']}: collection not found upstream: " + " | ".join(absent))
+    def run(self, task: HarvestTask, ctx: HarvestContext, report: SourceReport) -> None:
+        if task.dataset is None:  # a per-dataset source: the planner always gives one
+            return
+        dataset = task.dataset
+        routes = [a for a in task.routes if a.get("collection")]
+        if not routes:
+            return
+        errors, absent = [], []
+        for route in routes:
+            try:
+                self._harvest_route(ctx, report, dataset, route, task.studies)
+                break
+            except APIError as exc:
+                (absent if "nothing at" in str(exc) else errors).append(f"{route['endpoint']}: {exc}")
+            except (HarvestError, ValueError) as exc:
+                errors.append(f"{route['endpoint']}: {exc}")
+        else:
+            if errors:
+                report.failures.append(f"{dataset['id']}: every STAC route failed: " + " | ".join(errors + absent))
+            else:  # 404 everywhere: the collection is not (or no longer) there
+                report.skipped.append(f"{dataset['id']}: collection not found upstream: " + " | ".join(absent))
 
     @staticmethod
     def _collection(client: pystac_client.Client, collection_id: str, endpoint: str) -> Any:
@@ -112,7 +115,7 @@ class StacApiSource:
         upstream = self._collection(client, route["collection"], endpoint)
         collection_id = f"{dataset['id']}-scenes"
         upstream_doc = upstream.to_dict(transform_hrefs=False)
-        ctx.ensure_collection({
+        ctx.writer.ensure_collection({
             "id": collection_id,
             "title": f"{dataset.get('title', dataset['id'])}: scenes over the studies' areas",
             "description": upstream_doc.get("description") or dataset.get("description", ""),
@@ -133,7 +136,7 @@ class StacApiSource:
             report.skipped.append(f"{dataset['id']}: {route['endpoint']} has no item search; collection metadata "
                                   "refreshed only")
             return
-        cap = ctx.config.caps["stac"]
+        cap = ctx.cap("stac")
         # POST when the landing page offers it (bodies carry bbox/filters best), else GET.
         search_links = [lk for lk in client.links if lk.rel == "search"]
         method = "POST" if any((lk.extra_fields.get("method") or "GET").upper() == "POST"
@@ -154,7 +157,7 @@ class StacApiSource:
                 written = 0
                 for page in search.pages_as_dicts():
                     features = page.get("features", [])[: cap - written]
-                    ctx.write_page(report, collection_id, [normalise_item(f, collection_id) for f in features],
+                    ctx.writer.write_page(report, collection_id, [normalise_item(f, collection_id) for f in features],
                                    source_url=io.last_url, study=study, etag=io.last_etag)
                     written += len(features)
                     if written >= cap:

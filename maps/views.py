@@ -6,18 +6,17 @@ templates (autoescaped) and the map scripts only set ``textContent``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import folium
-from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, Flask, abort, render_template, send_from_directory, url_for
 from markupsafe import Markup
 
-from catalog.store import SearchQuery, Store
+from catalog.store import SearchQuery
+from service.context import current_config, current_store
 
-HERE = Path(__file__).resolve().parent
-VENDOR = HERE / "node_modules"
-VENDOR_PACKAGES = {"leaflet", "leaflet-draw", "leaflet.markercluster", "topojson-client", "world-atlas"}
+from .assets import VENDOR_FILES, vendor_root
+
 BODIES = ("moon", "mars")
 
 bp = Blueprint("maps", __name__, template_folder="templates", static_folder="static", static_url_path="/static/maps")
@@ -30,16 +29,13 @@ class LocalMap(folium.Map):
     default_css = [("leaflet_css", "/vendor/leaflet/dist/leaflet.css")]
 
 
-def store() -> Store:
-    return current_app.extensions["geostudies.store"]
-
-
 def _base_map(body: str = "earth", **kwargs: Any) -> LocalMap:
     if body == "earth":
         m = LocalMap(tiles=None, world_copy_jump=True, control_scale=True, maxZoom=18, **kwargs)
-        if current_app.config["TILE_URL"]:  # empty: the offline world outline alone
-            folium.TileLayer(tiles=current_app.config["TILE_URL"], attr=current_app.config["TILE_ATTRIBUTION"],
-                             name="Base map", max_zoom=18).add_to(m)
+        config = current_config()
+        if config.tile_url:  # empty: the offline world outline alone
+            folium.TileLayer(tiles=config.tile_url, attr=config.tile_attribution, name="Base map",
+                             max_zoom=18).add_to(m)
     else:
         # Another body: no Earth tiles; plain lon/lat (equirectangular) with a graticule drawn by the page.
         m = LocalMap(tiles=None, crs="EPSG4326", control_scale=False, maxZoom=8, **kwargs)
@@ -62,7 +58,7 @@ def render_page(template: str, map_: LocalMap | None, title: str, page_data: dic
 
 def _studies(query: SearchQuery) -> list[dict[str, Any]]:
     query.limit = 1000
-    return store().search(query).items
+    return current_store().search(query).items
 
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
@@ -86,19 +82,20 @@ def http_url(value: Any) -> str:
 
 @bp.get("/vendor/<package>/<path:filename>")
 def vendor(package: str, filename: str) -> Any:
-    if package not in VENDOR_PACKAGES:
-        abort(404)
-    return send_from_directory(VENDOR / package, filename, max_age=86400)
+    root = vendor_root()
+    if package not in VENDOR_FILES or root is None:
+        abort(404, description=f"no front-end file {package}/{filename}")
+    return send_from_directory(root / package, filename, max_age=86400)
 
 
 @bp.get("/map")
 def overview() -> str:
-    queryables = store().property_values
+    queryables = current_store().property_values
     disciplines = queryables("geostudies:disciplines", "studies")
-    datasets = {d["id"]: d.get("title") or d["id"] for d in store().collections()
+    datasets = {d["id"]: d.get("title") or d["id"] for d in current_store().collections()
                 if d.get("geostudies:kind") == "dataset"}
     used = queryables("geostudies:datasets", "studies")
-    bodies = {b: store().search(SearchQuery(collections=["studies"], limit=1, filter={
+    bodies = {b: current_store().search(SearchQuery(collections=["studies"], limit=1, filter={
         "op": "=", "args": [{"property": "geostudies:target"}, b]})).matched for b in BODIES}
     m = _base_map(location=[20, 10], zoom_start=2, min_zoom=1)
     data = {"disciplines": disciplines, "datasets": [{"id": d, "title": datasets.get(d, d)} for d in used]}
@@ -112,18 +109,18 @@ def overview() -> str:
 
 def _harvested(study_id: str) -> list[dict[str, Any]]:
     flt = {"op": "a_contains", "args": [{"property": "geostudies:studies"}, [study_id]]}
-    return store().search(SearchQuery(filter=flt, limit=500)).items
+    return current_store().search(SearchQuery(filter=flt, limit=500)).items
 
 
 @bp.get("/studies/<study_id>")
 def study_page(study_id: str) -> Any:
-    doc = store().get_item("studies", study_id)
+    doc = current_store().get_item("studies", study_id)
     if doc is None:
         abort(404, description=f"no study {study_id!r}")
     p = doc["properties"]
     datasets = {}
     for dataset_id in p.get("geostudies:datasets", []):
-        datasets[dataset_id] = store().get_collection(dataset_id) or {"id": dataset_id, "title": dataset_id}
+        datasets[dataset_id] = current_store().get_collection(dataset_id) or {"id": dataset_id, "title": dataset_id}
     access = [lk for lk in doc.get("links", []) if lk.get("rel") == "geostudies:access"]
     harvested = _harvested(study_id)
     target = p.get("geostudies:target", "earth")
@@ -145,10 +142,10 @@ def study_page(study_id: str) -> Any:
 
 @bp.get("/datasets/<dataset_id>")
 def dataset_page(dataset_id: str) -> Any:
-    doc = store().get_collection(dataset_id)
+    doc = current_store().get_collection(dataset_id)
     if doc is None or doc.get("geostudies:kind") != "dataset":
         abort(404, description=f"no dataset {dataset_id!r}")
-    users = [store().get_item("studies", s) for s in doc.get("geostudies:used_by", [])]
+    users = [current_store().get_item("studies", s) for s in doc.get("geostudies:used_by", [])]
     users = [u for u in users if u]
     bbox = doc["extent"]["spatial"]["bbox"][0]
     m = _base_map(location=[20, 10], zoom_start=1)
@@ -176,3 +173,18 @@ def body_page(body: str) -> Any:
     return render_page("body.html", m, f"Studies of the {body.capitalize()}", data,
                        scripts=("/static/maps/common.js", "/static/maps/body.js"), body=body, studies=docs)
 
+
+
+def error_page(status: int, code: str, description: str) -> str:
+    return render_template("error.html", title=f"{status} {code}", status=status, code=code,
+                           description=description, map_html="", page_data={}, scripts=())
+
+
+def init_app(app: Flask) -> None:
+    """The ``geostudies.web`` plugin hook: register the pages and tell the API where its HTML views are."""
+    app.register_blueprint(bp)
+    pages = app.extensions["geostudies"].pages
+    pages.register("landing", overview, lambda: url_for("maps.overview"))
+    pages.register("study", study_page, lambda study_id: url_for("maps.study_page", study_id=study_id))
+    pages.register("dataset", dataset_page, lambda dataset_id: url_for("maps.dataset_page", dataset_id=dataset_id))
+    pages.register("error", error_page)

@@ -1,66 +1,48 @@
-"""The Flask application factory: STAC API + map pages over one store."""
+"""The Flask application factory: the one place where the service is put together.
+
+``create_app(config)`` opens the store named by the config (or takes one), serves the STAC API with the
+configured extensions, and loads the HTML front-ends (``geostudies.web`` entry points: the maps). It reads
+no environment variables: ``ServiceConfig.from_env`` does that at the entry points (CLI, WSGI).
+"""
 from __future__ import annotations
 
 import gzip
-import os
-from typing import Any
+from importlib.metadata import entry_points
+from typing import Iterable
 
 from flask import Flask, Response, request
 from flask_cors import CORS
-from werkzeug.exceptions import HTTPException
 
-from catalog.store import Store, default_location, open_store
+from catalog.store import Store, open_store
 
-from .api import ApiError, bp as api_bp, json_response
-from .params import SearchParamError
+from .config import ServiceConfig
+from .context import AppState
+from .core import bp as core_bp
+from .errors import register_error_handlers
+from .extensions import Extension, ExtensionSet, default_extensions
 
-MAX_BODY_BYTES = 1_000_000
 GZIP_MIN_BYTES = 1024
+WEB_PLUGIN_GROUP = "geostudies.web"
 
 
-def create_app(store: Store | str | os.PathLike[str] | None = None, config: dict[str, Any] | None = None) -> Flask:
-    """Build the app over ``store`` (a Store, or a SQLite path; default ``$GEOSTUDIES_DB``)."""
+def create_app(config: ServiceConfig | None = None, *, store: Store | None = None,
+               extensions: Iterable[Extension] | None = None) -> Flask:
+    """Build the app. ``store`` overrides ``config.store`` (tests pass an open store)."""
+    config = config or ServiceConfig()
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False,
-                      TILE_URL=os.environ.get("GEOSTUDIES_TILES", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
-                      TILE_ATTRIBUTION=os.environ.get("GEOSTUDIES_TILES_ATTRIBUTION",
-                                                      "&copy; OpenStreetMap contributors"))
-    app.config.update(config or {})
-    if not hasattr(store, "search"):
-        store = open_store(store or default_location(), readonly=True)
-    app.extensions["geostudies.store"] = store
-    CORS(app, expose_headers=["ETag", "Last-Modified"])
-    app.register_blueprint(api_bp)
-    try:
-        from maps.views import bp as maps_bp
-    except ImportError:  # the API runs without the map pages
-        maps_bp = None
-    if maps_bp is not None:
-        app.register_blueprint(maps_bp)
-
-    @app.errorhandler(SearchParamError)
-    def bad_parameter(exc: SearchParamError) -> Response:
-        status = 413 if exc.code == "PayloadTooLarge" else 400
-        return json_response({"code": exc.code, "description": exc.description}, status=status)
-
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError) -> Response:
-        return json_response({"code": exc.code, "description": exc.description}, status=exc.status)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        code = (exc.name or "Error").replace(" ", "")
-        response = json_response({"code": code, "description": exc.description or exc.name}, status=exc.code or 500)
-        for name, value in exc.get_headers():
-            if name.lower() != "content-type":  # keeps Allow on 405
-                response.headers[name] = value
-        return response
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        return json_response({"code": "ServerError", "description": "internal error; it has been logged"},
-                             status=500)
+    app.config.update(MAX_CONTENT_LENGTH=config.max_body_bytes, JSON_SORT_KEYS=False)
+    if store is None:
+        store = open_store(config.store, readonly=True)
+    app.extensions["geostudies"] = AppState(store=store, config=config,
+                                            extensions=ExtensionSet(extensions or default_extensions()))
+    CORS(app, expose_headers=["ETag", "Last-Modified", "Geostudies-Warning"])
+    register_error_handlers(app)
+    app.register_blueprint(core_bp)
+    for blueprint in app.extensions["geostudies"].extensions.blueprints():
+        app.register_blueprint(blueprint)
+    for plugin in entry_points(group=WEB_PLUGIN_GROUP):
+        if config.web_plugins is None or plugin.name in config.web_plugins:
+            plugin.load()(app)
 
     @app.after_request
     def compress(response: Response) -> Response:

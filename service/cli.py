@@ -48,16 +48,15 @@ def build(db: str, records: Path, no_schemas: bool) -> None:
     """Validate the records and load them into the store (all or nothing)."""
     from catalog.build import build as run_build
 
-    store = open_store(db)
-    try:
-        report = run_build(store, records, schemas=not no_schemas)
-    except RecordsInvalid as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"build refused: {len(exc.problems)} problem(s); the catalogue at {db} is unchanged", err=True)
-        sys.exit(1)
-    finally:
-        store.close()
+    with open_store(db) as store:
+        try:
+            report = run_build(store, records, schemas=not no_schemas)
+        except RecordsInvalid as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"build refused: {len(exc.problems)} problem(s); the catalogue at {db} is unchanged",
+                       err=True)
+            sys.exit(1)
     click.echo(f"built {db}: " + ", ".join(f"{k}={v}" for k, v in report.items()))
 
 
@@ -70,14 +69,14 @@ def export(db: str, kind: str, path: Path, collection: str) -> None:
     """Export the catalogue: a GeoJSON file, a GeoParquet file, or a static STAC catalog folder."""
     from catalog import export as exporters
 
-    store = open_store(db, readonly=True)
-    if kind == "geojson":
-        n = exporters.export_geojson(store, path, collection)
-    elif kind == "geoparquet":
-        n = exporters.export_geoparquet(store, path, collection)
-    else:
-        n = exporters.export_static(store, path)
-        path = path / "catalog.json"
+    with open_store(db, readonly=True) as store:
+        if kind == "geojson":
+            n = exporters.export_geojson(store, path, collection)
+        elif kind == "geoparquet":
+            n = exporters.export_geoparquet(store, path, collection)
+        else:
+            n = exporters.export_static(store, path)
+            path = path / "catalog.json"
     click.echo(f"wrote {n} items to {path}")
 
 
@@ -92,15 +91,17 @@ def export(db: str, kind: str, path: Path, collection: str) -> None:
 def search(db: str, bbox: str | None, datetime_: str | None, text: str | None, cql: str | None,
            collections: tuple[str, ...], limit: int) -> None:
     """Search items like the API's /search and print them as GeoJSON lines."""
-    from service.params import SearchParamError, parse_search
+    from service.extensions import ExtensionSet, default_extensions
+    from service.params import SearchParamError
 
     params = {"bbox": bbox, "datetime": datetime_, "q": text, "filter": cql, "limit": str(limit),
               "collections": ",".join(collections) or None}
     try:
-        query = parse_search({k: v for k, v in params.items() if v is not None}, method="GET")
+        search_request = ExtensionSet(default_extensions()).parse({k: v for k, v in params.items() if v is not None})
     except SearchParamError as exc:
         raise click.UsageError(exc.description) from exc
-    page = open_store(db, readonly=True).search(query)
+    with open_store(db, readonly=True) as store:
+        page = store.search(search_request.query)
     for item in page.items:
         click.echo(orjson.dumps(item).decode())
     click.echo(f"{len(page.items)} of {page.matched} matched", err=True)
@@ -115,15 +116,17 @@ def search(db: str, bbox: str | None, datetime_: str | None, text: str | None, c
 def serve(db: str, host: str, port: int, workers: int, dev: bool) -> None:
     """Serve the STAC API and the map pages (gunicorn, or --dev for Flask's server)."""
     from service.app import create_app
+    from service.config import ServiceConfig
 
     if not Path(db).exists():
         raise click.UsageError(f"no catalogue at {db}; run 'geostudies build' first")
+    config = ServiceConfig.from_env(store=db)
     if dev:
-        create_app(db).run(host=host, port=port, threaded=True)
+        create_app(config).run(host=host, port=port, threaded=True)
         return
     from service.wsgi import serve as gunicorn_serve
 
-    gunicorn_serve(db, host=host, port=port, workers=workers)
+    gunicorn_serve(config, host=host, port=port, workers=workers)
 
 
 @main.command()
@@ -138,8 +141,9 @@ def harvest(db: str, sources: tuple[str, ...], studies: tuple[str, ...], since: 
     """Fetch metadata from the datasets' own services into the store."""
     from harvesters.run import run_harvest
 
-    reports = run_harvest(open_store(db), list(sources), studies=list(studies), since=since, dry_run=dry_run,
-                          config_path=config)
+    with open_store(db) as store:
+        reports = run_harvest(store, list(sources), studies=list(studies), since=since, dry_run=dry_run,
+                              config_path=config)
     failed = False
     for report in reports:
         click.echo(report.summary())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .params import DEFAULT_LIMIT, MAX_LIMIT
+from .extensions import COLLECTIONS, ITEMS, SEARCH, ExtensionSet
 
 ERROR = {"$ref": "#/components/schemas/Exception"}
 GEOJSON = "application/geo+json"
@@ -18,47 +18,33 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Bad request: the description says which parameter is wrong", 404: "Not found",
             413: "Request too large (body, geometry or list over its cap)", 406: "Not acceptable",
             415: "Unsupported media type"}
-    out = {str(c): {"description": text[c], **_json(ERROR)} for c in codes}
-    out["500"] = {"description": "Server error", **_json(ERROR)}
+    # Browsers (Accept preferring text/html, or f=html) get the same error as an HTML page.
+    content = {"application/json": {"schema": ERROR}, "text/html": {"schema": {"type": "string"}}}
+    out = {str(c): {"description": text[c], "content": content} for c in codes}
+    out["500"] = {"description": "Server error", "content": content}
     # The WSGI server itself refuses an over-long request line before the app sees it.
     out["414"] = {"description": "URI too long (send the search as POST /search)",
                   "content": {"text/html": {"schema": {"type": "string"}}}}
     return out
 
 
-def _param(name: str, description: str, schema: dict[str, Any], where: str = "query",
-           required: bool = False, **extra: Any) -> dict[str, Any]:
-    if where == "query":
-        extra.setdefault("allowEmptyValue", True)  # an empty value means the parameter is absent
-    return {"name": name, "in": where, "description": description, "required": required, "schema": schema, **extra}
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "description": description, "required": True, "schema": {"type": "string"}}
 
 
-SEARCH_PARAMS = [
-    _param("bbox", "west,south,east,north (or 6 numbers with elevations); west > east crosses the antimeridian",
-           {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, style="form", explode=False),
-    _param("datetime", "RFC 3339 instant, or interval start/end with '..' for an open end", {"type": "string"}),
-    _param("limit", f"Page size (default {DEFAULT_LIMIT}; above {MAX_LIMIT} is served as {MAX_LIMIT})",
-           {"type": "integer", "minimum": 1, "default": DEFAULT_LIMIT}),
-    _param("token", "Paging token from a next/prev link", {"type": "string"}),
-    _param("q", "Free text (comma = OR); English words and Chinese terms", {"type": "string"}),
-    _param("filter", "CQL2 filter (text by default)", {"type": "string"}),
-    _param("filter-lang", "cql2-text or cql2-json", {"type": "string", "enum": ["cql2-text", "cql2-json"]}),
-    _param("filter-crs", "Only CRS84", {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}),
-    _param("sortby", "Comma-separated fields, '-' for descending, e.g. -datetime,id", {"type": "string"}),
-    _param("fields", "Fields to include/exclude, e.g. id,properties.title,-links", {"type": "string"}),
-    _param("query", "Query extension JSON object", {"type": "string"}),
-]
-GET_SEARCH_PARAMS = SEARCH_PARAMS + [
-    _param("ids", "Comma-separated item ids", {"type": "array", "items": {"type": "string"}}, style="form",
-           explode=False),
-    _param("collections", "Comma-separated collection ids", {"type": "array", "items": {"type": "string"}},
-           style="form", explode=False),
-    _param("intersects", "GeoJSON geometry (JSON text)", {"type": "string"}),
-    _param("target", "Body of spatial queries (earth by default; moon, mars)", {"type": "string"}),
-]
+def _search_body(extensions: ExtensionSet) -> dict[str, Any]:
+    """The POST /search body: every parameter /search takes that can be a body member."""
+    members: dict[str, Any] = {}
+    for param in extensions.parameters(SEARCH):
+        if param.post:
+            schema = dict(param.schema)
+            if param.name != "fields":  # the STAC API validator requires "fields": null to be refused
+                schema["nullable"] = True  # a null member means the parameter is absent
+            members[param.name] = schema
+    return {"type": "object", "properties": members, "additionalProperties": False}
 
 
-def openapi_document(base: str) -> dict[str, Any]:
+def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
     link = {"type": "object", "required": ["href", "rel"], "properties": {
         "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
         "title": {"type": "string"}, "method": {"type": "string"}, "body": {"type": "object"},
@@ -78,25 +64,12 @@ def openapi_document(base: str) -> dict[str, Any]:
         "stac_version": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
         "license": {"type": "string"}, "extent": {"type": "object"},
         "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}}
-    search_body = {"type": "object", "properties": {
-        "bbox": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-        "datetime": {"type": "string"}, "intersects": {"type": "object"},
-        "ids": {"type": "array", "items": {"type": "string"}},
-        "collections": {"type": "array", "items": {"type": "string"}},
-        "limit": {"type": "integer", "minimum": 1}, "token": {"type": "string"},
-        "q": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "filter": {"oneOf": [{"type": "object"}, {"type": "string"}]},
-        "filter-lang": {"type": "string", "enum": ["cql2-text", "cql2-json"]},
-        "sortby": {"type": "array", "items": {"type": "object", "required": ["field"], "properties": {
-            "field": {"type": "string"}, "direction": {"type": "string", "enum": ["asc", "desc"]}}}},
-        "fields": {"type": "object", "properties": {"include": {"type": "array", "items": {"type": "string"}},
-                                                     "exclude": {"type": "array", "items": {"type": "string"}}}},
-        "query": {"type": "object"}, "target": {"type": "string"}}, "additionalProperties": False}
-    for name, member in search_body["properties"].items():
-        if name != "fields":  # the STAC API validator requires "fields": null to be refused
-            member["nullable"] = True  # a null member means the parameter is absent
-    cid = _param("collectionId", "Collection id", {"type": "string"}, where="path", required=True)
-    iid = _param("itemId", "Item id", {"type": "string"}, where="path", required=True)
+    search_body = _search_body(extensions)
+    cid = _path_param("collectionId", "Collection id")
+    iid = _path_param("itemId", "Item id")
+    search_params = [p.openapi() for p in extensions.parameters(SEARCH)]
+    items_params = [p.openapi() for p in extensions.parameters(ITEMS)]
+    collections_params = [p.openapi() for p in extensions.parameters(COLLECTIONS)]
     landing = {"type": "object", "required": ["id", "links", "conformsTo"], "properties": {
         "id": {"type": "string"}, "type": {"type": "string"}, "stac_version": {"type": "string"},
         "conformsTo": {"type": "array", "items": {"type": "string"}},
@@ -126,10 +99,7 @@ def openapi_document(base: str) -> dict[str, Any]:
                                         {"type": "object"}, "application/schema+json")}, **_errors()}}},
             "/collections": {"get": {
                 "summary": "Collections (Collection Search: bbox, datetime, q, limit)", "operationId": "getCollections",
-                "parameters": [SEARCH_PARAMS[0], SEARCH_PARAMS[1],
-                               _param("limit", f"Page size (above {MAX_LIMIT} is served as {MAX_LIMIT})",
-                                      {"type": "integer", "minimum": 1}),
-                               SEARCH_PARAMS[3], SEARCH_PARAMS[4]],
+                "parameters": collections_params,
                 "responses": {"200": {"description": "Collections", **_json({
                     "type": "object", "required": ["collections", "links"], "properties": {
                         "collections": {"type": "array", "items": {"$ref": "#/components/schemas/Collection"}},
@@ -145,7 +115,7 @@ def openapi_document(base: str) -> dict[str, Any]:
                     {"type": "object"}, "application/schema+json")}, **_errors(404)}}},
             "/collections/{collectionId}/items": {"get": {
                 "summary": "Items of a collection", "operationId": "getFeatures",
-                "parameters": [cid, *SEARCH_PARAMS],
+                "parameters": [cid, *items_params],
                 "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
                               **_errors(400, 404)}}},
             "/collections/{collectionId}/items/{itemId}": {"get": {
@@ -153,7 +123,7 @@ def openapi_document(base: str) -> dict[str, Any]:
                 "responses": {"200": {"description": "Item", **_json(item, GEOJSON)}, **_errors(404),
                               "304": {"description": "Not modified"}}}},
             "/search": {
-                "get": {"summary": "Item search", "operationId": "getItemSearch", "parameters": GET_SEARCH_PARAMS,
+                "get": {"summary": "Item search", "operationId": "getItemSearch", "parameters": search_params,
                         "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
                                       **_errors(400, 413)}},
                 "post": {"summary": "Item search", "operationId": "postItemSearch",
@@ -170,9 +140,9 @@ def openapi_document(base: str) -> dict[str, Any]:
     }
 
 
-def docs_page(base: str) -> str:
+def docs_page(base: str, extensions: ExtensionSet) -> str:
     """A plain HTML rendering of the OpenAPI document: no CDN, no JavaScript."""
-    doc = openapi_document(base)
+    doc = openapi_document(base, extensions)
     rows = []
     for path, ops in doc["paths"].items():
         for method, op in ops.items():

@@ -1,31 +1,28 @@
-"""STAC API search parameters (GET query string or POST JSON body) -> :class:`SearchQuery`.
+"""Core STAC API parameters (GET query string or POST JSON body): bbox, datetime, intersects, ids, limit.
 
-Every way a request can be wrong raises :class:`SearchParamError` with a message naming the
-parameter; the API turns it into a 400 JSON body. Filter, Query-extension and free-text
-parameters all end up in the same CQL2-JSON machinery.
+Every way a request can be wrong raises :class:`SearchParamError` with a message naming the parameter;
+the API turns it into a 400 JSON body. The extensions' own parameters are parsed in
+``service/extensions/`` and the whole request is assembled by :mod:`service.search`.
 """
 from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
-import cql2
 import orjson
 import shapely.geometry
 
-from catalog.store import SearchQuery, normalise_timestamp
+from catalog.geometry import lonlat_problem
+from catalog.store import TimestampError, normalise_timestamp
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
 MAX_IDS = 1000
 MAX_VERTICES = 10_000
-MAX_FILTER_CHARS = 20_000
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
                   "GeometryCollection")
-QUERY_OPS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 
 class SearchParamError(ValueError):
@@ -34,7 +31,7 @@ class SearchParamError(ValueError):
         self.description, self.code = description, code
 
 
-def _list(value: Any, name: str) -> list[str] | None:
+def parse_list(value: Any, name: str) -> list[str] | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -88,7 +85,7 @@ def parse_datetime(value: Any) -> tuple[str | None, str | None] | None:
                                    "(e.g. 2006-12-26T00:00:00Z)")
         try:
             bounds.append(normalise_timestamp(part))
-        except ValueError as exc:
+        except TimestampError as exc:
             raise SearchParamError(f"'datetime' value {part!r} is not a valid date-time: {exc}") from None
     if len(bounds) == 1:
         return bounds[0], bounds[0]
@@ -108,7 +105,7 @@ def _count_vertices(coords: Any) -> int:
     return 0
 
 
-def _json_value(value: Any, problem: str) -> Any:
+def json_value(value: Any, problem: str) -> Any:
     """A parameter that is JSON in a GET query string and already decoded in a POST body."""
     if isinstance(value, str):
         try:
@@ -121,7 +118,7 @@ def _json_value(value: Any, problem: str) -> Any:
 def parse_geometry(value: Any, name: str = "intersects") -> dict[str, Any] | None:
     if value is None or value == "":
         return None
-    value = _json_value(value, f"'{name}' must be a GeoJSON geometry object")
+    value = json_value(value, f"'{name}' must be a GeoJSON geometry object")
     if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
         raise SearchParamError(f"'{name}' must be a GeoJSON geometry with a type of {', '.join(GEOMETRY_TYPES)}")
     key = "geometries" if value["type"] == "GeometryCollection" else "coordinates"
@@ -135,9 +132,9 @@ def parse_geometry(value: Any, name: str = "intersects") -> dict[str, Any] | Non
         raise SearchParamError(f"'{name}' is not a valid GeoJSON geometry: {exc}") from None
     if shape.is_empty:
         raise SearchParamError(f"'{name}' geometry is empty")
-    minx, miny, maxx, maxy = shape.bounds
-    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-        raise SearchParamError(f"'{name}' coordinates must be lon/lat within [-180, 180] x [-90, 90]")
+    outside = lonlat_problem(shape)
+    if outside:
+        raise SearchParamError(f"'{name}' {outside}")
     return value
 
 
@@ -156,212 +153,3 @@ def parse_limit(value: Any) -> int:
     return min(limit, MAX_LIMIT)
 
 
-def parse_sortby(value: Any) -> list[tuple[str, bool]]:
-    if value is None or value == "":
-        return []
-    fields: list[tuple[str, bool]] = []
-    if isinstance(value, str):
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            ascending = not part.startswith("-")
-            fields.append((part.lstrip("+- "), ascending))
-    elif isinstance(value, list):
-        for entry in value:
-            if not isinstance(entry, dict) or not isinstance(entry.get("field"), str):
-                raise SearchParamError("'sortby' entries must be objects like {\"field\": \"datetime\", "
-                                       "\"direction\": \"desc\"}")
-            direction = str(entry.get("direction", "asc")).lower()
-            if direction not in ("asc", "desc"):
-                raise SearchParamError("'sortby' direction must be 'asc' or 'desc'")
-            fields.append((entry["field"], direction == "asc"))
-    else:
-        raise SearchParamError("'sortby' must be a string like '-datetime,id' or a list of objects")
-    return [(f[len("properties."):] if f.startswith("properties.") else f, asc) for f, asc in fields]
-
-
-def parse_fields(value: Any, present: bool = False) -> tuple[list[str] | None, list[str]] | None:
-    """Fields extension -> (include, exclude), or None when not asked (``present``: the key was sent).
-
-    ``include`` is None when the request names no include at all (everything but the excludes), and
-    a list, possibly empty, when it does (empty: the default field set).
-    """
-    if value is None and present:
-        raise SearchParamError("'fields' must be an object like {\"include\": [...], \"exclude\": [...]}, not null")
-    if value is None:
-        return None
-    if isinstance(value, str):
-        parts = [f.strip() for f in value.split(",") if f.strip()]
-        include = [f.lstrip("+") for f in parts if not f.startswith("-")]
-        exclude = [f[1:] for f in parts if f.startswith("-")]
-        return (include if include or not exclude else None), exclude
-    if isinstance(value, dict):
-        include, exclude = value.get("include"), value.get("exclude") or []
-        if include is not None and not isinstance(include, list) or not isinstance(exclude, list) \
-                or not all(isinstance(f, str) for f in [*(include or []), *exclude]):
-            raise SearchParamError("'fields' include/exclude must be lists of strings")
-        if "include" not in value:
-            include = None if exclude else []
-        else:
-            include = include or []
-        return include, list(exclude)
-    raise SearchParamError("'fields' must be a string like 'id,-properties.description' or "
-                           "{\"include\": [...], \"exclude\": [...]}")
-
-
-def _legacy_between(node: Any) -> Any:
-    """Accept the pre-1.0 CQL2-JSON form between(prop, [lo, hi]) as between(prop, lo, hi)."""
-    if isinstance(node, list):
-        return [_legacy_between(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _legacy_between(v) for k, v in node.items()}
-    args = node.get("args")
-    if node.get("op") == "between" and isinstance(args, list) and len(args) == 2 \
-            and isinstance(args[1], list) and len(args[1]) == 2:
-        node["args"] = [args[0], *args[1]]
-    return node
-
-
-def parse_filter(value: Any, lang: Any) -> dict[str, Any] | None:
-    """CQL2 text or JSON -> canonical CQL2-JSON (parsed and validated by the cql2 library).
-
-    Results are cached: the cql2 binding compiles its JSON Schema validator on every call (~17 ms), and
-    clients repeat the same filters while paging. Each caller gets a fresh copy of the cached JSON.
-    """
-    if lang not in (None, "", "cql2-text", "cql2-json"):
-        raise SearchParamError(f"'filter-lang' must be 'cql2-text' or 'cql2-json', got {lang!r}")
-    if value is None or value == "":
-        return None
-    key = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return orjson.loads(_canonical_filter(key, isinstance(value, str), lang))
-
-
-@lru_cache(maxsize=512)
-def _canonical_filter(key: str, is_text: bool, lang: Any) -> bytes:
-    value: Any = key if is_text else orjson.loads(key)
-    try:
-        if isinstance(value, dict):
-            if lang == "cql2-text":
-                raise SearchParamError("'filter' is a JSON object but 'filter-lang' is cql2-text")
-            expr = cql2.Expr(_legacy_between(value))
-        elif isinstance(value, str):
-            if len(value) > MAX_FILTER_CHARS:
-                raise SearchParamError(f"'filter' is longer than {MAX_FILTER_CHARS} characters", code="PayloadTooLarge")
-            if lang == "cql2-json" or value.lstrip().startswith("{"):
-                expr = cql2.parse_json(value)
-            else:
-                expr = cql2.parse_text(value)
-        else:
-            raise SearchParamError("'filter' must be CQL2 text or a CQL2-JSON object")
-        expr.validate()
-        return orjson.dumps(expr.to_json())
-    except SearchParamError:
-        raise
-    except Exception as exc:  # cql2 raises ParseError/ValidationError and ValueError subclasses
-        message = re.sub(r"\s+", " ", str(exc)).strip()[:400]
-        raise SearchParamError(f"'filter' is not valid CQL2: {message}") from None
-
-
-def _coerce(value: Any, numeric: bool) -> Any:
-    """Query-extension clients often send numbers as strings ("2024"); match the property's type."""
-    if numeric and isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            raise SearchParamError(f"'query' value {value!r} must be a number for this property") from None
-        return int(number) if number.is_integer() else number
-    return value
-
-
-def query_to_cql2(value: Any, property_types: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-    """The Query extension ({"prop": {"op": value}}) expressed as CQL2-JSON."""
-    if value is None or value == "":
-        return None
-    value = _json_value(value, "'query' must be a JSON object")
-    if not isinstance(value, dict):
-        raise SearchParamError("'query' must be an object like {\"geostudies:year\": {\"gte\": 2024}}")
-    args: list[dict[str, Any]] = []
-    for prop, ops in value.items():
-        if not isinstance(ops, dict) or not ops:
-            raise SearchParamError(f"'query.{prop}' must be an object of operators (eq, neq, lt, lte, gt, gte, "
-                                   "startsWith, endsWith, contains, in)")
-        ref = {"property": prop}
-        kind = (property_types or {}).get(prop.removeprefix("properties."))
-        numeric = kind == "number"
-        for op, operand in ops.items():
-            if op in QUERY_OPS:
-                args.append({"op": QUERY_OPS[op], "args": [ref, _coerce(operand, numeric)]})
-            elif op in ("startsWith", "endsWith", "contains"):
-                if not isinstance(operand, str):
-                    raise SearchParamError(f"'query.{prop}.{op}' needs a string")
-                escaped = operand.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                pattern = {"startsWith": f"{escaped}%", "endsWith": f"%{escaped}", "contains": f"%{escaped}%"}[op]
-                args.append({"op": "like", "args": [ref, pattern]})
-            elif op == "in":
-                if not isinstance(operand, list):
-                    raise SearchParamError(f"'query.{prop}.in' needs a list")
-                values = [_coerce(v, numeric) for v in operand]
-                # On an array property (disciplines, datasets) 'in' means: shares a value with the list.
-                args.append({"op": "a_overlaps" if kind == "array" else "in", "args": [ref, values]})
-            else:
-                raise SearchParamError(f"'query.{prop}' has unknown operator {op!r}")
-    if not args:
-        return None
-    return {"op": "and", "args": args} if len(args) > 1 else args[0]
-
-
-def parse_q(value: Any) -> list[str] | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, list):
-        if not all(isinstance(v, str) for v in value):
-            raise SearchParamError("'q' must be a string or a list of strings")
-        return [v for v in value if v.strip()]
-    if isinstance(value, str):
-        return [v for v in value.split(",") if v.strip()]
-    raise SearchParamError("'q' must be a string or a list of strings")
-
-
-KNOWN = {"bbox", "datetime", "intersects", "ids", "collections", "limit", "token", "q", "filter", "filter-lang",
-         "filter-crs", "sortby", "fields", "query", "body", "target", "f"}
-
-
-def parse_search(params: Mapping[str, Any], method: str = "GET",
-                 property_types: Mapping[str, str] | None = None) -> SearchQuery:
-    """Build a SearchQuery from request parameters; raises SearchParamError on any bad value.
-
-    All parameters apply together (ids included), as STAC API 1.0.0 item search specifies.
-    """
-    if method == "POST":
-        if params.get("bbox") is not None and not isinstance(params["bbox"], list):
-            raise SearchParamError("'bbox' in a POST body must be a JSON array of numbers")
-        if params.get("intersects") is not None and not isinstance(params["intersects"], dict):
-            raise SearchParamError("'intersects' in a POST body must be a GeoJSON geometry object")
-    ids = _list(params.get("ids"), "ids")
-    if ids and len(ids) > MAX_IDS:
-        raise SearchParamError(f"'ids' lists more than {MAX_IDS} ids", code="PayloadTooLarge")
-    if params.get("filter-crs") not in (None, "", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"):
-        raise SearchParamError("'filter-crs' must be http://www.opengis.net/def/crs/OGC/1.3/CRS84")
-    bbox = parse_bbox(params.get("bbox"))
-    intersects = parse_geometry(params.get("intersects"))
-    if bbox and intersects:
-        raise SearchParamError("use either 'bbox' or 'intersects', not both")
-    filters = [f for f in (parse_filter(params.get("filter"), params.get("filter-lang")),
-                           query_to_cql2(params.get("query"), property_types)) if f]
-    token = params.get("token")
-    if token is not None and not isinstance(token, str):
-        raise SearchParamError("'token' must be a string")
-    target = params.get("target")
-    if target == "":
-        target = None
-    if target is not None and (not isinstance(target, str) or not re.fullmatch(r"[a-z]{2,20}", target.lower())):
-        raise SearchParamError("'target' must be a body name such as 'earth', 'moon' or 'mars'")
-    return SearchQuery(
-        collections=_list(params.get("collections"), "collections"), ids=ids, bbox=bbox, intersects=intersects,
-        datetime=parse_datetime(params.get("datetime")), q=parse_q(params.get("q")),
-        filter=(filters[0] if len(filters) == 1 else {"op": "and", "args": filters}) if filters else None,
-        sortby=parse_sortby(params.get("sortby")), limit=parse_limit(params.get("limit")),
-        token=token or None, target=target.lower() if target else None,
-    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from catalog.build import build, validate
+from catalog.build import build, validate, write_records
 from catalog.records import RecordsInvalid
 from catalog.schemas import schema_errors
 from catalog.store import open_store
@@ -111,7 +111,7 @@ def test_a_build_that_dies_half_way_rolls_back(small_records: Path, tmp_path: Pa
     changed = [{**i, "properties": {**i["properties"], "title": "new"}} for i in result.items]
     # An item the store cannot write, after several it can: the whole replacement must roll back.
     with pytest.raises(ValueError):
-        store.replace_records(result.collections, [*changed, {"id": "x", "properties": {}}])
+        write_records(store, result.collections, [*changed, {"id": "x", "properties": {}}])
     assert _snapshot(db) == before
 
 

@@ -323,7 +323,7 @@ def test_harvested_records_show_on_the_study_page(store, replay):
 
     cfg = config(replay)
     run_harvest(store, ["fdsn"], config=cfg, http=http(cfg), studies=[PINGTUNG])
-    page = create_app(store).test_client().get(f"/studies/{PINGTUNG}").get_data(as_text=True)
+    page = create_app(store=store).test_client().get(f"/studies/{PINGTUNG}").get_data(as_text=True)
     assert "harvested from http://service.iris.edu/fdsnws" in page or "harvested from https://" in page
 
 

@@ -12,7 +12,9 @@ from typing import Any, Callable
 import orjson
 import shapely.geometry
 
-from . import QueryError, normalise_timestamp
+from ..times import TimestampError
+from ..times import normalise_timestamp as _normalise
+from .types import QueryError
 
 # Properties stored as real columns (fast, indexed); everything else lives in the JSON document.
 COLUMNS = {
@@ -24,6 +26,14 @@ COLUMNS = {
 }
 PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,99}$")
 SpatialSQL = Callable[[dict[str, Any], str], tuple[str, list[Any]]]
+
+
+def normalise_timestamp(value: object) -> str:
+    """A filter timestamp in the store's form; a bad one is the caller's error."""
+    try:
+        return _normalise(value)  # type: ignore[arg-type]
+    except TimestampError as exc:
+        raise QueryError(f"invalid timestamp in filter: {exc}") from None
 
 
 def column_for(name: str) -> str:

@@ -26,7 +26,7 @@ def index_text(text: str) -> str:
 
 
 def document_text(doc: dict[str, Any]) -> tuple[str, str]:
-    """(title text, body text) of a STAC Item or Collection, ready for the FTS index."""
+    """(title text, body text) of a STAC Item, ready for the FTS index."""
     props = doc.get("properties", doc)
     title = " ".join(str(v) for v in (props.get("title"), props.get("geostudies:title_zh"), doc.get("id")) if v)
     parts: list[str] = []
@@ -36,6 +36,23 @@ def document_text(doc: dict[str, Any]) -> tuple[str, str]:
             parts.extend(str(v) for v in value)
         elif value:
             parts.append(str(value))
+    return index_text(title), index_text(" ".join(parts))
+
+
+COLLECTION_TEXT_FIELDS = ("description", "keywords", "license")
+
+
+def collection_text(doc: dict[str, Any]) -> tuple[str, str]:
+    """(title text, body text) of a STAC Collection, ready for the FTS index."""
+    title = " ".join(str(v) for v in (doc.get("title"), doc.get("id")) if v)
+    parts: list[str] = []
+    for key in COLLECTION_TEXT_FIELDS:
+        value = doc.get(key)
+        if isinstance(value, list):
+            parts.extend(str(v) for v in value)
+        elif value:
+            parts.append(str(value))
+    parts += [str(p.get("name")) for p in doc.get("providers") or [] if isinstance(p, dict) and p.get("name")]
     return index_text(title), index_text(" ".join(parts))
 
 

@@ -1,15 +1,17 @@
-"""The embedded SQLite store (via sqlite-utils).
+"""The embedded SQLite store: the whole catalogue in one file.
 
-Tables: ``collections`` and ``items`` hold the STAC documents as JSON with the searchable fields as
-columns; ``items_rtree`` (R*Tree on each item's bbox; an antimeridian-crossing bbox is stored as two
-boxes) narrows spatial queries before the exact shapely check; ``items_fts`` (FTS5) answers free text in
-English and Chinese; ``state`` keeps small facts such as the last successful harvest.
+Tables (see ``sqlite_schema.py`` for how they came to be): ``collections`` and ``items`` hold the STAC
+documents as JSON with the searchable fields as columns; ``items_rtree`` (2-D) and ``items_rtree_t``
+(space-time) hold each Item's bbox (an antimeridian-crossing bbox as two boxes) and narrow spatial queries
+before the exact shapely check; ``items_fts`` and ``collections_fts`` (FTS5) answer free text in English
+and Chinese; ``collections_rtree`` answers Collection Search by extent; ``properties`` remembers the JSON
+type of every Item property (for queryables); ``state`` keeps small facts such as harvest progress.
 """
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -20,57 +22,21 @@ from typing import Any, Iterable, Iterator
 import orjson
 import shapely
 import shapely.geometry
-import sqlite_utils
 
-from . import QueryError, SearchPage, SearchQuery, bbox_boxes
-from . import normalise_timestamp
+from ..geometry import bbox_boxes, bbox_shape
+from ..times import utc_now
 from .cql2sql import Translator, column_for
-from .fulltext import TOKENIZER, document_text, fts_query
+from .fulltext import collection_text, document_text, fts_query
+from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_interval, item_target, json_type
+from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from .types import (CollectionPage, CollectionQuery, Conflict, NotFound, Outcome, QueryError, SearchPage,
+                    SearchQuery, StoreError, WriteMode)
 
-SCHEMA_VERSION = 2
-MIN_TIME, MAX_TIME = "0000-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 
 
 def _dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
-def item_interval(doc: dict[str, Any]) -> tuple[str, str]:
-    """(start, end) of an Item in the store's sortable UTC form; open ends become the extremes."""
-    props = doc.get("properties", {})
-    start = props.get("start_datetime") or props.get("datetime")
-    end = props.get("end_datetime") or props.get("datetime")
-    return (normalise_timestamp(start) if start else MIN_TIME, normalise_timestamp(end) if end else MAX_TIME)
-
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-FAR_DAYS = 1e7  # beyond any real date: open interval ends
-
-
-def days(stamp: str | None, default: float) -> float:
-    """A stored timestamp as days since 1970 (the time axis of the 3-D R*Tree)."""
-    if stamp is None or stamp in (MIN_TIME, MAX_TIME):
-        return default
-    parsed = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
-    return (parsed - EPOCH).total_seconds() / 86400
 
 
 @lru_cache(maxsize=64)
@@ -106,26 +72,56 @@ def _encode_token(payload: dict[str, Any]) -> str:
 
 
 def _decode_token(token: str) -> dict[str, Any]:
+    """A paging token back into its parts; anything that is not exactly what we wrote is the caller's error."""
+    problem = QueryError("invalid paging token; use the href of a next/prev link as given")
     try:
         payload = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        assert isinstance(payload, dict) and payload.get("d") in ("next", "prev") and isinstance(payload.get("v"), list)
-        return payload
-    except Exception as exc:  # any garbage in a token is the caller's error
-        raise QueryError("invalid paging token; use the href of a next/prev link as given") from exc
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise problem from None
+    if not isinstance(payload, dict) or payload.get("d") not in ("next", "prev"):
+        raise problem
+    values = payload.get("v")
+    if not isinstance(values, list) or not all(v is None or isinstance(v, (str, int, float)) for v in values):
+        raise problem
+    matched = payload.get("m")
+    if matched is not None and (not isinstance(matched, int) or isinstance(matched, bool) or matched < 0):
+        raise problem
+    return payload
+
+
+def sqlite_path(location: str | os.PathLike[str]) -> Path:
+    """The file of a SQLite location: a plain path or ``sqlite:///relative`` / ``sqlite:////absolute``."""
+    text = os.fspath(location)
+    if text.lower().startswith("sqlite://"):
+        text = text[len("sqlite://"):]
+        text = text[1:] if text.startswith("/") else text
+    return Path(text)
 
 
 class SQLiteStore:
     """A catalogue in one SQLite file. Safe to share between threads (one connection per thread)."""
 
-    def __init__(self, path: Path, readonly: bool = False):
-        self.path = Path(path)
+    def __init__(self, location: str | os.PathLike[str], readonly: bool = False):
+        self.path = sqlite_path(location)
         self.location = str(self.path)
         self.readonly = readonly
         self._local = threading.local()
-        if readonly and not self.path.exists():
-            raise FileNotFoundError(f"no catalogue at {self.path}; run 'geostudies build' first")
-        if not readonly:
+        if readonly:
+            if not self.path.exists():
+                raise FileNotFoundError(f"no catalogue at {self.path}; run 'geostudies build' first")
+            version = self._schema_version()
+            if version < SCHEMA_VERSION:
+                raise StoreError(f"the catalogue at {self.path} has schema version {version}, older than this "
+                                 f"geostudies (version {SCHEMA_VERSION}); open it once writable (e.g. "
+                                 "'geostudies build') to migrate it")
+        else:
             self._migrate()
+
+    def __enter__(self) -> "SQLiteStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- connections -------------------------------------------------------------------------
     @property
@@ -145,10 +141,6 @@ class SQLiteStore:
             self._local.conn = conn
         return conn
 
-    @property
-    def db(self) -> sqlite_utils.Database:
-        return sqlite_utils.Database(self.conn)
-
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -157,38 +149,18 @@ class SQLiteStore:
             conn.close()
             self._local.conn = None
 
+    def _schema_version(self) -> int:
+        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'state'").fetchone() is None:
+            return 0
+        value = self.get_state("schema_version")
+        return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else 0
+
     def _migrate(self) -> None:
-        db = self.db
-        if "collections" not in db.table_names():
-            db["collections"].create({"id": str, "kind": str, "doc": str, "updated": str}, pk="id")
-        if "items" not in db.table_names():
-            db.execute("""
-                CREATE TABLE items (
-                    rowid INTEGER PRIMARY KEY,
-                    collection TEXT NOT NULL, id TEXT NOT NULL,
-                    datetime TEXT NOT NULL, end_datetime TEXT NOT NULL,
-                    target TEXT NOT NULL DEFAULT 'earth',
-                    geometry BLOB, doc TEXT NOT NULL, hash TEXT NOT NULL, updated TEXT NOT NULL,
-                    UNIQUE (collection, id))""")
-            db["items"].create_index(["datetime"], index_name="items_datetime")
-            db["items"].create_index(["end_datetime"], index_name="items_end_datetime")
-            db["items"].create_index(["collection", "datetime"], index_name="items_collection_datetime")
-            db.execute("CREATE VIRTUAL TABLE items_rtree USING rtree(id, minx, maxx, miny, maxy)")
-            db.execute(f"CREATE VIRTUAL TABLE items_fts USING fts5(title, body, tokenize='{TOKENIZER}')")
-        if "state" not in db.table_names():
-            db["state"].create({"key": str, "value": str}, pk="key")
-            db["state"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
-        # v2: entries ordered by (collection, rowid) page through a collection without sorting it, and a
-        # space-time R*Tree narrows bbox+datetime searches before anything is counted.
-        db.execute("CREATE INDEX IF NOT EXISTS items_collection ON items(collection)")
-        if "items_rtree_t" not in db.table_names():
-            db.execute("CREATE VIRTUAL TABLE items_rtree_t USING rtree(id, minx, maxx, miny, maxy, mint, maxt)")
-            rows = db.execute("SELECT r.id, r.minx, r.maxx, r.miny, r.maxy, i.datetime, i.end_datetime "
-                              "FROM items_rtree r JOIN items i ON i.rowid = r.id >> 1").fetchall()
+        version = self._schema_version()
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
-                self.conn.executemany("INSERT INTO items_rtree_t VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                    (*row[:5], days(row[5], -FAR_DAYS), days(row[6], FAR_DAYS)) for row in rows])
-            self.set_state("schema_version", SCHEMA_VERSION)
+                migration(self.conn)
+                self.set_state("schema_version", number)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -205,7 +177,7 @@ class SQLiteStore:
                 raise
             conn.execute(f"RELEASE {name}")
             return
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock now: a read-modify-write cannot interleave
         try:
             yield
         except BaseException:
@@ -213,86 +185,165 @@ class SQLiteStore:
             raise
         conn.execute("COMMIT")
 
-    # -- writes ------------------------------------------------------------------------------
-    def upsert_collection(self, doc: dict[str, Any]) -> str:
+    # -- collections -------------------------------------------------------------------------
+    def upsert_collection(self, doc: dict[str, Any]) -> Outcome:
         """Insert or replace a Collection; returns 'new', 'updated' or 'unchanged'."""
+        collection_id = doc.get("id")
+        if not isinstance(collection_id, str) or not collection_id:
+            raise ValueError("a collection needs a string 'id'")
         text = _dumps(doc)
-        row = self.conn.execute("SELECT doc FROM collections WHERE id = ?", (doc["id"],)).fetchone()
-        if row and row[0] == text:
+        row = self.conn.execute("SELECT num, doc FROM collections WHERE id = ?", (collection_id,)).fetchone()
+        if row and row[1] == text:
             return "unchanged"
-        kind = doc.get("geostudies:kind") or ("studies" if doc["id"] == "studies" else "harvest")
-        self.conn.execute(
-            "INSERT INTO collections (id, kind, doc, updated) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, doc = excluded.doc, updated = excluded.updated",
-            (doc["id"], kind, text, _now()))
+        start, end, boxes = collection_index_rows(doc)
+        with self.transaction():
+            if row:
+                num = row[0]
+                self.conn.execute('UPDATE collections SET kind = ?, doc = ?, updated = ?, "start" = ?, "end" = ? '
+                                  "WHERE num = ?", (doc.get("geostudies:kind"), text, utc_now("microseconds"),
+                                                    start, end, num))
+                self._unindex_collection(num)
+            else:
+                num = self.conn.execute("SELECT ifnull(max(num), 0) + 1 FROM collections").fetchone()[0]
+                self.conn.execute('INSERT INTO collections (id, kind, doc, updated, "start", "end", num) '
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?)", (collection_id, doc.get("geostudies:kind"), text,
+                                                                   utc_now("microseconds"), start, end, num))
+            for part, box in enumerate(boxes):
+                self.conn.execute("INSERT INTO collections_rtree VALUES (?, ?, ?, ?, ?)",
+                                  (num * BOXES_PER_COLLECTION + part, *box))
+            self.conn.execute("INSERT INTO collections_fts (rowid, title, body) VALUES (?, ?, ?)",
+                              (num, *collection_text(doc)))
         return "updated" if row else "new"
 
-    def upsert_items(self, docs: Iterable[dict[str, Any]]) -> dict[str, int]:
+    def _unindex_collection(self, num: int) -> None:
+        self.conn.execute("DELETE FROM collections_rtree WHERE id BETWEEN ? AND ?",
+                          (num * BOXES_PER_COLLECTION, num * BOXES_PER_COLLECTION + BOXES_PER_COLLECTION - 1))
+        self.conn.execute("DELETE FROM collections_fts WHERE rowid = ?", (num,))
+
+    def delete_collection(self, collection_id: str, *, cascade: bool = False) -> int:
+        row = self.conn.execute("SELECT num FROM collections WHERE id = ?", (collection_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no collection {collection_id!r}")
+        with self.transaction():
+            count = self.count_items(collection_id)
+            if count and not cascade:
+                raise Conflict(f"collection {collection_id!r} still has {count} item(s)")
+            deleted = self.delete_items(collection_id)
+            self._unindex_collection(row[0])
+            self.conn.execute("DELETE FROM collections WHERE num = ?", (row[0],))
+            self.conn.execute("DELETE FROM properties WHERE collection = ?", (collection_id,))
+        return deleted
+
+    def get_collection(self, collection_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT doc FROM collections WHERE id = ?", (collection_id,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def collections(self) -> list[dict[str, Any]]:
+        return [orjson.loads(r[0]) for r in self.conn.execute("SELECT doc FROM collections ORDER BY id")]
+
+    def search_collections(self, query: CollectionQuery) -> CollectionPage:
+        conditions: list[str] = []
+        params: list[Any] = []
+        if query.bbox:
+            boxes = bbox_boxes(query.bbox)
+            clause = " OR ".join("(minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)" for _ in boxes)
+            for minx, maxx, miny, maxy in boxes:
+                params += [maxx, minx, maxy, miny]
+            conditions.append(f"num IN (SELECT id / {BOXES_PER_COLLECTION} FROM collections_rtree WHERE {clause})")
+        if query.datetime:
+            start, end = query.datetime
+            if end:
+                conditions.append('"start" <= ?')
+                params.append(end)
+            if start:
+                conditions.append('"end" >= ?')
+                params.append(start)
+        if query.q:
+            match = fts_query(query.q)
+            if match is None:
+                conditions.append("0")
+            else:
+                conditions.append("num IN (SELECT rowid FROM collections_fts WHERE collections_fts MATCH ?)")
+                params.append(match)
+        where = " AND ".join(conditions) or "1"
+        matched = self.conn.execute(f"SELECT count(*) FROM collections WHERE {where}", params).fetchone()[0]
+        rows = self.conn.execute(f"SELECT doc FROM collections WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
+                                 [*params, query.limit, query.offset])
+        return CollectionPage(collections=[orjson.loads(r[0]) for r in rows], matched=matched)
+
+    # -- items: writes ------------------------------------------------------------------------
+    def upsert_items(self, docs: Iterable[dict[str, Any]], mode: WriteMode = "upsert") -> dict[str, int]:
         """Insert or update Items (matched on collection + id) in one transaction."""
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         conn = self.conn
         seen: dict[str, dict[str, str]] = {}
         with self.transaction():
             for doc in docs:
-                keys = seen.setdefault(doc.get("collection") or "", {})
+                collection, item_id = doc.get("collection"), doc.get("id")
+                if not isinstance(collection, str) or not collection or not isinstance(item_id, str) or not item_id:
+                    raise ValueError(f"item {item_id!r} needs both a string 'id' and a 'collection'")
+                if collection not in seen:
+                    if conn.execute("SELECT 1 FROM collections WHERE id = ?", (collection,)).fetchone() is None:
+                        raise NotFound(f"no collection {collection!r} for item {item_id!r}")
+                    seen[collection] = {}
+                keys = seen[collection]
                 for key, value in doc.get("properties", {}).items():
-                    if key not in keys or keys[key] == "null":
-                        keys[key] = _json_type(value)
+                    if keys.get(key, "null") == "null":
+                        keys[key] = json_type(value)
                 text = _dumps(doc)
                 digest = hashlib.sha1(text.encode()).hexdigest()
-                collection, item_id = doc.get("collection"), doc.get("id")
-                if not collection or not item_id:
-                    raise ValueError(f"item {item_id!r} needs both 'id' and 'collection'")
                 row = conn.execute("SELECT rowid, hash FROM items WHERE collection = ? AND id = ?",
                                    (collection, item_id)).fetchone()
+                if row and mode == "insert":
+                    raise Conflict(f"item {item_id!r} already exists in collection {collection!r}")
+                if not row and mode == "update":
+                    raise NotFound(f"no item {item_id!r} in collection {collection!r}")
                 if row and row[1] == digest:
                     counts["unchanged"] += 1
                     continue
                 start, end = item_interval(doc)
                 geometry = doc.get("geometry")
                 wkb = shapely.to_wkb(shapely.geometry.shape(geometry)) if geometry else None
-                target = str(doc.get("properties", {}).get("geostudies:target")
-                             or (doc.get("properties", {}).get("ssys:targets") or ["earth"])[0]).lower()
-                values = (start, end, target, wkb, text, digest, _now())
+                values = (start, end, item_target(doc), wkb, text, digest, utc_now("microseconds"))
                 if row:
                     rowid = row[0]
                     conn.execute("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, hash=?, "
                                  "updated=? WHERE rowid=?", (*values, rowid))
-                    conn.execute("DELETE FROM items_rtree WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
-                    conn.execute("DELETE FROM items_rtree_t WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
-                    conn.execute("DELETE FROM items_fts WHERE rowid = ?", (rowid,))
+                    self._unindex_item(rowid)
                     counts["updated"] += 1
                 else:
                     rowid = conn.execute(
                         "INSERT INTO items (collection, id, datetime, end_datetime, target, geometry, doc, hash, updated)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (collection, item_id, *values)).lastrowid
                     counts["new"] += 1
-                bbox = doc.get("bbox") or (list(shapely.geometry.shape(geometry).bounds) if geometry else None)
-                if bbox:
-                    span = (days(start, -FAR_DAYS), days(end, FAR_DAYS))
-                    for part, box in enumerate(bbox_boxes(bbox)):
-                        conn.execute("INSERT INTO items_rtree VALUES (?, ?, ?, ?, ?)", (rowid * 2 + part, *box))
-                        conn.execute("INSERT INTO items_rtree_t VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                     (rowid * 2 + part, *box, *span))
+                span = (days(start, -FAR_DAYS), days(end, FAR_DAYS))
+                for part, box in enumerate(item_boxes(doc)):
+                    conn.execute("INSERT INTO items_rtree VALUES (?, ?, ?, ?, ?)", (rowid * 2 + part, *box))
+                    conn.execute("INSERT INTO items_rtree_t VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (rowid * 2 + part, *box, *span))
                 conn.execute("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)",
                              (rowid, *document_text(doc)))
             for collection_id, keys in seen.items():
-                known = self.get_state(f"properties:{collection_id}") or {}
-                merged = {**keys, **{k: v for k, v in known.items() if v != "null"}}
-                if merged != known:
-                    self.set_state(f"properties:{collection_id}", merged)
+                # A type seen once stays; 'null' is replaced as soon as a real value shows up.
+                conn.executemany("INSERT INTO properties (collection, name, type) VALUES (?, ?, ?) "
+                                 "ON CONFLICT(collection, name) DO UPDATE SET type = excluded.type "
+                                 "WHERE properties.type = 'null'",
+                                 [(collection_id, name, kind) for name, kind in keys.items()])
         return counts
 
-    def property_types(self, collection_id: str | None = None) -> dict[str, str]:
-        """JSON type of every property seen on the items of a collection (or of all collections)."""
-        if collection_id is not None:
-            return self.get_state(f"properties:{collection_id}") or {}
-        merged: dict[str, str] = {}
-        for (value,) in self.conn.execute("SELECT value FROM state WHERE key LIKE 'properties:%'"):
-            for key, kind in orjson.loads(value).items():
-                if merged.get(key, "null") == "null":
-                    merged[key] = kind
-        return merged
+    def _unindex_item(self, rowid: int) -> None:
+        self.conn.execute("DELETE FROM items_rtree WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
+        self.conn.execute("DELETE FROM items_rtree_t WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
+        self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (rowid,))
+
+    def delete_item(self, collection_id: str, item_id: str) -> None:
+        row = self.conn.execute("SELECT rowid FROM items WHERE collection = ? AND id = ?",
+                                (collection_id, item_id)).fetchone()
+        if row is None:
+            raise NotFound(f"no item {item_id!r} in collection {collection_id!r}")
+        with self.transaction():
+            self.conn.execute("DELETE FROM items WHERE rowid = ?", (row[0],))
+            self._unindex_item(row[0])
 
     def delete_items(self, collection_id: str, keep_ids: set[str] | None = None) -> int:
         rows = self.conn.execute("SELECT rowid, id FROM items WHERE collection = ?", (collection_id,)).fetchall()
@@ -300,45 +351,14 @@ class SQLiteStore:
         with self.transaction():
             for rowid in doomed:
                 self.conn.execute("DELETE FROM items WHERE rowid = ?", (rowid,))
-                self.conn.execute("DELETE FROM items_rtree WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
-                self.conn.execute("DELETE FROM items_rtree_t WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
-                self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (rowid,))
+                self._unindex_item(rowid)
         return len(doomed)
 
-    def replace_records(self, collections: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, int]:
-        """Make the curated part of the catalogue (studies + dataset Collections) equal to the given documents.
-
-        Harvested collections and items are left alone. All in one transaction.
-        """
-        report = {"collections_new": 0, "collections_updated": 0, "collections_removed": 0,
-                  "items_new": 0, "items_updated": 0, "items_unchanged": 0, "items_removed": 0}
-        with self.transaction():
-            for doc in collections:
-                outcome = self.upsert_collection(doc)
-                if outcome != "unchanged":
-                    report[f"collections_{outcome}"] += 1
-            keep = {c["id"] for c in collections}
-            stale = [r[0] for r in self.conn.execute(
-                "SELECT id FROM collections WHERE kind IN ('dataset', 'studies')") if r[0] not in keep]
-            for collection_id in stale:
-                report["items_removed"] += self.delete_items(collection_id)
-                self.conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
-                report["collections_removed"] += 1
-            counts = self.upsert_items(items)
-            for key, n in counts.items():
-                report[f"items_{key}"] += n
-            by_collection: dict[str, set[str]] = {}
-            for doc in items:
-                by_collection.setdefault(doc["collection"], set()).add(doc["id"])
-            for collection_id, ids in by_collection.items():
-                report["items_removed"] += self.delete_items(collection_id, keep_ids=ids)
-        return report
-
+    # -- state -------------------------------------------------------------------------------
     def set_state(self, key: str, value: Any) -> None:
         self.conn.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
                           "excluded.value", (key, _dumps(value)))
 
-    # -- reads -------------------------------------------------------------------------------
     def get_state(self, key: str) -> Any:
         row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         if row is None:
@@ -348,14 +368,7 @@ class SQLiteStore:
         except orjson.JSONDecodeError:
             return row[0]
 
-    def get_collection(self, collection_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT doc FROM collections WHERE id = ?", (collection_id,)).fetchone()
-        return orjson.loads(row[0]) if row else None
-
-    def collections(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT doc FROM collections ORDER BY kind = 'studies' DESC, kind, id")
-        return [orjson.loads(r[0]) for r in rows]
-
+    # -- items: reads ------------------------------------------------------------------------
     def get_item(self, collection_id: str, item_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT doc FROM items WHERE collection = ? AND id = ?",
                                 (collection_id, item_id)).fetchone()
@@ -393,6 +406,17 @@ class SQLiteStore:
                 yield orjson.loads(doc)
             last = rows[-1][0]
 
+    def property_types(self, collection_id: str | None = None) -> dict[str, str]:
+        """JSON type of every property seen on the items of a collection (or of all collections)."""
+        if collection_id is not None:
+            rows = self.conn.execute("SELECT name, type FROM properties WHERE collection = ?", (collection_id,))
+            return dict(rows.fetchall())
+        merged: dict[str, str] = {}
+        for name, kind in self.conn.execute("SELECT name, type FROM properties"):
+            if merged.get(name, "null") == "null":
+                merged[name] = kind
+        return merged
+
     def property_values(self, prop: str, collection_id: str | None = None) -> list[Any]:
         """Distinct values of a property (array properties are unnested), for queryables and filter menus."""
         column_for(prop)  # validates the name
@@ -419,11 +443,11 @@ class SQLiteStore:
 
     @property
     def has_time_index(self) -> bool:
-        """False for a catalogue built before schema v2 and opened read-only (it cannot be migrated)."""
+        """False for a catalogue whose space-time index is missing and cannot be rebuilt (opened read-only)."""
         if not hasattr(self._local, "time_index"):
             self._local.time_index = self.conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = 'items_rtree_t'").fetchone() is not None
-        return self._local.time_index
+        return bool(self._local.time_index)
 
     def _index_sql(self, boxes: list[tuple[float, float, float, float]], target: str | None,
                    window: tuple[str | None, str | None] | None) -> tuple[str, list[Any]]:
@@ -457,12 +481,11 @@ class SQLiteStore:
 
     def _bbox_parts(self, bbox: list[float], target: str | None,
                     window: tuple[str | None, str | None] | None) -> tuple[str, list[Any], str, list[Any]]:
-        boxes = bbox_boxes(bbox)
-        shape = shapely.union_all([shapely.geometry.box(b[0], b[2], b[1], b[3]) for b in boxes])
-        index_sql, index_params = self._index_sql(boxes, target, window)
-        return index_sql, index_params, "gs_intersects(items.geometry, ?)", [shapely.to_wkb(shape)]
+        index_sql, index_params = self._index_sql(bbox_boxes(bbox), target, window)
+        return index_sql, index_params, "gs_intersects(items.geometry, ?)", [shapely.to_wkb(bbox_shape(bbox))]
 
-    def _sort_keys(self, sortby: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    @staticmethod
+    def _sort_keys(sortby: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
         if not sortby:
             # Catalogue (insertion) order: stable, and the cheapest order to page through deeply.
             return [("items.rowid", True)]
@@ -572,3 +595,4 @@ class SQLiteStore:
             clauses.append("(" + " AND ".join(parts) + ")")
             params += values[:i] + [values[i]]
         return "(" + " OR ".join(clauses) + ")", params
+

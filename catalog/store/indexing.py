@@ -1,0 +1,77 @@
+"""What of a STAC document a store indexes: its time interval, body, boxes and property types.
+
+Backend-neutral: the SQLite backend uses these, and another backend can too, so that every store
+interprets a document the same way.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import shapely.geometry
+
+from ..geometry import Box, bbox_boxes
+from ..times import MAX_TIME, MIN_TIME, STORE_FORMAT, normalise_timestamp
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+FAR_DAYS = 1e7  # beyond any real date: open interval ends on the R*Tree's time axis
+
+
+def item_interval(doc: dict[str, Any]) -> tuple[str, str]:
+    """(start, end) of an Item in the store's sortable UTC form; open ends become the extremes."""
+    props = doc.get("properties", {})
+    start = props.get("start_datetime") or props.get("datetime")
+    end = props.get("end_datetime") or props.get("datetime")
+    return (normalise_timestamp(start) if start else MIN_TIME, normalise_timestamp(end) if end else MAX_TIME)
+
+
+def item_target(doc: dict[str, Any]) -> str:
+    """The body an Item's coordinates are on: ``geostudies:target``, else the first ``ssys:targets``, else earth."""
+    props = doc.get("properties", {})
+    return str(props.get("geostudies:target") or (props.get("ssys:targets") or ["earth"])[0]).lower()
+
+
+def item_boxes(doc: dict[str, Any]) -> list[Box]:
+    """The R*Tree boxes of an Item: its bbox (or its geometry's bounds), split at the antimeridian."""
+    bbox = doc.get("bbox")
+    geometry = doc.get("geometry")
+    if not bbox and geometry:
+        bbox = list(shapely.geometry.shape(geometry).bounds)
+    return bbox_boxes(bbox) if bbox else []
+
+
+def days(stamp: str | None, default: float) -> float:
+    """A stored timestamp as days since 1970 (the time axis of the space-time R*Tree)."""
+    if stamp is None or stamp in (MIN_TIME, MAX_TIME):
+        return default
+    parsed = dt.datetime.strptime(stamp, STORE_FORMAT).replace(tzinfo=dt.timezone.utc)
+    return (parsed - EPOCH).total_seconds() / 86400
+
+
+def collection_index_rows(doc: dict[str, Any]) -> tuple[str, str, list[Box]]:
+    """(start, end, boxes) of a Collection's overall extent, for Collection Search."""
+    extent = doc.get("extent") or {}
+    intervals = (extent.get("temporal") or {}).get("interval") or [[None, None]]
+    lo, hi = (intervals[0] + [None, None])[:2] if isinstance(intervals[0], list) else (None, None)
+    start = normalise_timestamp(lo) if lo else MIN_TIME
+    end = normalise_timestamp(hi) if hi else MAX_TIME
+    boxes: list[Box] = []
+    for bbox in (extent.get("spatial") or {}).get("bbox") or []:
+        if isinstance(bbox, list) and len(bbox) in (4, 6):
+            boxes += bbox_boxes(bbox)
+    return start, end, boxes[:64]
+
+
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a value (queryables are described with these)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"

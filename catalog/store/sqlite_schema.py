@@ -1,0 +1,89 @@
+"""The SQLite store's schema, as an ordered list of migrations.
+
+Each migration takes the catalogue from version N-1 to N inside one transaction; ``state.schema_version``
+records how far a file has come. Migrations are plain SQL through sqlite-utils' table helpers where those
+fit (plain tables and indexes), and hand-written where SQLite needs virtual tables (R*Tree, FTS5).
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+import orjson
+import sqlite_utils
+
+from .fulltext import TOKENIZER, collection_text
+from .indexing import FAR_DAYS, collection_index_rows, days
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1_tables(conn: sqlite3.Connection) -> None:
+    """Documents, an R*Tree on item bboxes, FTS5 on item text, and small state facts."""
+    db = sqlite_utils.Database(conn)
+    db["collections"].create({"id": str, "kind": str, "doc": str, "updated": str}, pk="id", if_not_exists=True)
+    # The items table keeps an explicit INTEGER PRIMARY KEY rowid: the R*Trees and FTS index refer to it.
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS items (
+            rowid INTEGER PRIMARY KEY,
+            collection TEXT NOT NULL, id TEXT NOT NULL,
+            datetime TEXT NOT NULL, end_datetime TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT 'earth',
+            geometry BLOB, doc TEXT NOT NULL, hash TEXT NOT NULL, updated TEXT NOT NULL,
+            UNIQUE (collection, id))""")
+    items = db.table("items")
+    items.create_index(["datetime"], index_name="items_datetime", if_not_exists=True)
+    items.create_index(["end_datetime"], index_name="items_end_datetime", if_not_exists=True)
+    items.create_index(["collection", "datetime"], index_name="items_collection_datetime", if_not_exists=True)
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree(id, minx, maxx, miny, maxy)")
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(title, body, tokenize='{TOKENIZER}')")
+    db["state"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+
+
+def _v2_space_time(conn: sqlite3.Connection) -> None:
+    """Paging a collection in (collection, rowid) order without sorting it, and a space-time R*Tree
+    that narrows bbox+datetime searches before anything is counted."""
+    sqlite_utils.Database(conn).table("items").create_index(["collection"], index_name="items_collection",
+                                                            if_not_exists=True)
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree_t USING rtree(id, minx, maxx, miny, maxy, mint, maxt)")
+    rows = conn.execute("SELECT r.id, r.minx, r.maxx, r.miny, r.maxy, i.datetime, i.end_datetime "
+                        "FROM items_rtree r JOIN items i ON i.rowid = r.id >> 1").fetchall()
+    conn.execute("DELETE FROM items_rtree_t")
+    conn.executemany("INSERT INTO items_rtree_t VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [(*row[:5], days(row[5], -FAR_DAYS), days(row[6], FAR_DAYS)) for row in rows])
+
+
+def _v3_collection_search_and_properties(conn: sqlite3.Connection) -> None:
+    """Collection Search in SQL (extent boxes, time interval, FTS5 text) and property types in a table of
+    their own instead of the harvest-state table."""
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS collections_rtree USING rtree(id, minx, maxx, miny, maxy)")
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS collections_fts USING fts5(title, body, "
+                 f"tokenize='{TOKENIZER}')")
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(collections)")}
+    for name in ("start", "end", "num"):
+        if name not in columns:
+            kind = "INTEGER" if name == "num" else "TEXT"
+            conn.execute(f'ALTER TABLE collections ADD COLUMN "{name}" {kind}')
+    conn.execute("DROP INDEX IF EXISTS collections_num")
+    conn.execute("DELETE FROM collections_rtree")
+    conn.execute("DELETE FROM collections_fts")
+    for number, (collection_id, text) in enumerate(conn.execute("SELECT id, doc FROM collections").fetchall(), 1):
+        doc = orjson.loads(text)
+        start, end, boxes = collection_index_rows(doc)
+        conn.execute('UPDATE collections SET "start" = ?, "end" = ?, num = ? WHERE id = ?',
+                     (start, end, number, collection_id))
+        for part, box in enumerate(boxes):
+            conn.execute("INSERT INTO collections_rtree VALUES (?, ?, ?, ?, ?)", (number * 64 + part, *box))
+        conn.execute("INSERT INTO collections_fts (rowid, title, body) VALUES (?, ?, ?)",
+                     (number, *collection_text(doc)))
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS collections_num ON collections(num)")
+    conn.execute("CREATE TABLE IF NOT EXISTS properties (collection TEXT NOT NULL, name TEXT NOT NULL, "
+                 "type TEXT NOT NULL, PRIMARY KEY (collection, name)) WITHOUT ROWID")
+    for key, value in conn.execute("SELECT key, value FROM state WHERE key LIKE 'properties:%'").fetchall():
+        for name, kind in orjson.loads(value).items():
+            conn.execute("INSERT OR REPLACE INTO properties VALUES (?, ?, ?)", (key[len("properties:"):], name, kind))
+    conn.execute("DELETE FROM state WHERE key LIKE 'properties:%'")
+
+
+MIGRATIONS: list[Migration] = [_v1_tables, _v2_space_time, _v3_collection_search_and_properties]
+SCHEMA_VERSION = len(MIGRATIONS)

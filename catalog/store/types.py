@@ -1,0 +1,66 @@
+"""The values that cross the store contract: queries, pages and errors. No backend code here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["new", "updated", "unchanged"]
+WriteMode = Literal["upsert", "insert", "update"]
+
+
+class StoreError(Exception):
+    """Base of every error a store raises on purpose."""
+
+
+class QueryError(StoreError, ValueError):
+    """A search the store cannot run as asked (unknown property, bad token, ...): the caller's fault."""
+
+
+class NotFound(StoreError, LookupError):
+    """The collection or item named does not exist."""
+
+
+class Conflict(StoreError):
+    """The write contradicts what is stored (an item that already exists, a collection that still has items)."""
+
+
+@dataclass
+class SearchQuery:
+    """A backend-neutral item search. ``filter`` is canonical CQL2-JSON (already parsed and validated)."""
+
+    collections: list[str] | None = None
+    ids: list[str] | None = None
+    bbox: list[float] | None = None
+    intersects: dict[str, Any] | None = None
+    datetime: tuple[str | None, str | None] | None = None  # the store's UTC form; None = open end
+    q: list[str] | None = None
+    filter: Any = None
+    sortby: list[tuple[str, bool]] = field(default_factory=list)  # (field, ascending)
+    limit: int = 10
+    token: str | None = None
+    target: str | None = None  # body of spatial queries; None = earth
+
+
+@dataclass
+class SearchPage:
+    items: list[dict[str, Any]]
+    matched: int | None
+    next_token: str | None = None
+    prev_token: str | None = None
+
+
+@dataclass
+class CollectionQuery:
+    """Collection Search: collections whose extent meets ``bbox``/``datetime`` and whose text matches ``q``."""
+
+    bbox: list[float] | None = None
+    datetime: tuple[str | None, str | None] | None = None
+    q: list[str] | None = None
+    limit: int = 10
+    offset: int = 0
+
+
+@dataclass
+class CollectionPage:
+    collections: list[dict[str, Any]]
+    matched: int

@@ -1,0 +1,60 @@
+"""Timestamps, one way: the store's sortable UTC form, RFC 3339 strings and day bounds.
+
+The store keeps every instant as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, fixed width), so that string
+order is time order and SQL can compare them without parsing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+STORE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+MIN_TIME, MAX_TIME = "0000-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class TimestampError(ValueError):
+    """A value that is not an RFC 3339 timestamp the store can hold."""
+
+
+def normalise_timestamp(value: str) -> str:
+    """RFC 3339 timestamp or date -> the store's sortable UTC form.
+
+    Raises :class:`TimestampError` for anything else, including instants that only exist before year 1
+    or after year 9999 once converted to UTC (``9999-12-31T23:59:59-01:00``).
+    """
+    if not isinstance(value, str):
+        raise TimestampError(f"not an RFC 3339 timestamp: {value!r}")
+    text = value.strip()
+    if _DATE_ONLY.fullmatch(text):
+        text += "T00:00:00Z"
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T"))
+    except ValueError as exc:
+        raise TimestampError(f"not an RFC 3339 timestamp: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise TimestampError(f"timestamp needs a time zone (e.g. 'Z'): {value!r}")
+    try:
+        return parsed.astimezone(dt.timezone.utc).strftime(STORE_FORMAT)
+    except OverflowError:
+        raise TimestampError(f"timestamp is outside the years 0001-9999 in UTC: {value!r}") from None
+
+
+def utc_now(timespec: str = "seconds") -> str:
+    """Now in UTC as RFC 3339 with a ``Z`` (``timespec`` as for :meth:`datetime.isoformat`)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """00:00:00 UTC of ``day``."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
+
+
+def day_end(day: dt.date) -> dt.datetime:
+    """23:59:59 UTC of ``day``: the inclusive end of a day in a time span."""
+    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.timezone.utc)
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """A UTC datetime as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

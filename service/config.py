@@ -1,0 +1,43 @@
+"""The service's configuration: one object, built from the environment only at the entry points."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from catalog.store import DEFAULT_DB
+
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything ``create_app`` needs to know. Read the environment with :meth:`from_env`, nowhere else."""
+
+    store: str = DEFAULT_DB                        # store location: a SQLite path or a backend URL
+    tile_url: str = OSM_TILES                      # base-map tiles; "" draws the offline outline only
+    tile_attribution: str = OSM_ATTRIBUTION
+    public_url: str | None = None                  # base URL for links; None: the request's own host
+    asset_hosts: tuple[str, ...] = ()              # hosts whose raster assets data access may read
+    max_body_bytes: int = 1_000_000
+    web_plugins: tuple[str, ...] | None = None     # HTML front-ends to load (None: every installed one)
+    extra: Mapping[str, str] = field(default_factory=dict)  # settings of plugins, by name
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: object) -> "ServiceConfig":
+        """``GEOSTUDIES_DB``, ``GEOSTUDIES_TILES``, ``GEOSTUDIES_TILES_ATTRIBUTION``, ``GEOSTUDIES_PUBLIC_URL``,
+        ``GEOSTUDIES_ASSET_HOSTS``; keyword overrides (e.g. a ``--db`` option) win."""
+        values: dict[str, object] = {
+            "store": environ.get("GEOSTUDIES_DB", DEFAULT_DB),
+            "tile_url": environ.get("GEOSTUDIES_TILES", OSM_TILES),
+            "tile_attribution": environ.get("GEOSTUDIES_TILES_ATTRIBUTION", OSM_ATTRIBUTION),
+            "public_url": environ.get("GEOSTUDIES_PUBLIC_URL") or None,
+            "asset_hosts": _list(environ.get("GEOSTUDIES_ASSET_HOSTS")),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

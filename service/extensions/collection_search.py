@@ -1,0 +1,44 @@
+"""Collection Search: ``GET /collections`` filtered by extent (``bbox``, ``datetime``) and text (``q``)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from catalog.store import CollectionQuery
+
+from ..params import MAX_LIMIT, SearchParamError, parse_bbox, parse_datetime, parse_limit
+from . import COLLECTIONS, Extension, Param
+from .free_text import parse_q
+
+WHERE = frozenset({COLLECTIONS})
+PARAMS = (
+    Param("bbox", "Collections whose spatial extent meets this west,south,east,north box",
+          {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, where=WHERE,
+          style={"style": "form", "explode": False}),
+    Param("datetime", "Collections whose temporal extent meets this RFC 3339 instant or interval",
+          {"type": "string"}, where=WHERE),
+    Param("q", "Free text in the title, description, keywords and providers (comma = OR)", {"type": "string"},
+          where=WHERE),
+    Param("limit", f"Page size (default and maximum {MAX_LIMIT})", {"type": "integer", "minimum": 1}, where=WHERE),
+    Param("token", "Paging token from a next/prev link", {"type": "string"}, where=WHERE),
+    Param("f", "Response format (JSON)", {"type": "string", "enum": ["json"]}, where=WHERE),
+)
+
+
+def parse_collection_query(params: Mapping[str, Any]) -> CollectionQuery:
+    if params.get("f") not in (None, "", "json"):
+        raise SearchParamError("'f' must be 'json' here")
+    token = params.get("token") or "0"
+    if not (isinstance(token, str) and token.isdigit()):
+        raise SearchParamError("invalid paging token; use the href of a next/prev link as given")
+    return CollectionQuery(bbox=parse_bbox(params.get("bbox")), datetime=parse_datetime(params.get("datetime")),
+                           q=parse_q(params.get("q")), limit=parse_limit(params.get("limit") or MAX_LIMIT),
+                           offset=int(token))
+
+
+EXTENSION = Extension(
+    name="collection-search",
+    conformance=("https://api.stacspec.org/v1.0.0-rc.1/collection-search",
+                 "https://api.stacspec.org/v1.0.0-rc.1/collection-search#free-text",
+                 "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/simple-query"),
+    params=PARAMS,
+)

@@ -1,0 +1,98 @@
+"""Fields extension: which members of each Item a response carries."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..params import SearchParamError
+from . import Extension, Fields, Param, SearchBuilder
+
+FIELDS_ALWAYS = ["type", "stac_version", "id", "links"]
+FIELDS_DEFAULT = ["type", "stac_version", "id", "bbox", "geometry", "links", "assets", "collection",
+                  "properties.datetime"]
+
+
+def parse_fields(value: Any, present: bool = False) -> Fields | None:
+    """Fields extension -> (include, exclude), or None when not asked (``present``: the key was sent).
+
+    ``include`` is None when the request names no include at all (everything but the excludes), and
+    a list, possibly empty, when it does (empty: the default field set).
+    """
+    if value is None and present:
+        raise SearchParamError("'fields' must be an object like {\"include\": [...], \"exclude\": [...]}, not null")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = [f.strip() for f in value.split(",") if f.strip()]
+        include = [f.lstrip("+") for f in parts if not f.startswith("-")]
+        exclude = [f[1:] for f in parts if f.startswith("-")]
+        return (include if include or not exclude else None), exclude
+    if isinstance(value, dict):
+        include, exclude = value.get("include"), value.get("exclude") or []
+        if include is not None and not isinstance(include, list) or not isinstance(exclude, list) \
+                or not all(isinstance(f, str) for f in [*(include or []), *exclude]):
+            raise SearchParamError("'fields' include/exclude must be lists of strings")
+        if "include" not in value:
+            include = None if exclude else []
+        else:
+            include = include or []
+        return include, list(exclude)
+    raise SearchParamError("'fields' must be a string like 'id,-properties.description' or "
+                           "{\"include\": [...], \"exclude\": [...]}")
+
+
+def apply_fields(doc: dict[str, Any], fields: Fields | None) -> dict[str, Any]:
+    """Fields extension. No include: the whole item minus the excludes. An empty include: the default set.
+    An explicit include wins over an exclude of the same path or of its parent
+    (``-properties,+properties.title`` keeps the title)."""
+    if not fields:
+        return doc
+    include, exclude = fields
+    if include is None:
+        kept = {**doc}
+        include = []
+    else:
+        kept = {}
+        for path in [*FIELDS_ALWAYS, *(include or FIELDS_DEFAULT)]:
+            _copy_path(doc, kept, path.split("."))
+    for path in exclude:
+        if path in include or path in FIELDS_ALWAYS:
+            continue
+        _delete_path(kept, path.split("."))
+        for inner in include:
+            if inner.startswith(path + "."):
+                _copy_path(doc, kept, inner.split("."))
+    return kept
+
+
+def _copy_path(src: dict[str, Any], dst: dict[str, Any], parts: list[str]) -> None:
+    head = parts[0]
+    if head not in src:
+        return
+    if len(parts) == 1:
+        dst[head] = src[head]
+    elif isinstance(src[head], dict):
+        _copy_path(src[head], dst.setdefault(head, {}), parts[1:])
+
+
+def _delete_path(doc: dict[str, Any], parts: list[str]) -> None:
+    if len(parts) == 1:
+        doc.pop(parts[0], None)
+    elif isinstance(doc.get(parts[0]), dict):
+        doc[parts[0]] = dict(doc[parts[0]])
+        _delete_path(doc[parts[0]], parts[1:])
+
+
+def contribute(builder: SearchBuilder) -> None:
+    builder.fields = parse_fields(builder.params.get("fields"), "fields" in builder.params)
+
+
+EXTENSION = Extension(
+    name="fields",
+    conformance=("https://api.stacspec.org/v1.0.0/item-search#fields",
+                 "https://api.stacspec.org/v1.0.0/ogcapi-features#fields"),
+    params=(Param("fields", "Fields to include/exclude, e.g. id,properties.title,-links",
+                  {"type": "object", "properties": {"include": {"type": "array", "items": {"type": "string"}},
+                                                    "exclude": {"type": "array", "items": {"type": "string"}}}},
+                  get_schema={"type": "string"}),),
+    contribute=contribute,
+)
