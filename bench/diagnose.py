@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import orjson  # noqa: E402
-
 import run  # noqa: E402
 import synthetic  # noqa: E402
+
 from catalog.store import open_store  # noqa: E402
 from catalog.store import sqlite as sqlite_backend  # noqa: E402
 from service import params as service_params  # noqa: E402

@@ -30,16 +30,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import orjson  # noqa: E402
-
 import synthetic  # noqa: E402
+
 from catalog.store import open_store  # noqa: E402
 from service.app import create_app  # noqa: E402
 

@@ -28,7 +28,8 @@ import datetime as dt
 import math
 import random
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 COLLECTION_ID = "bench-s2"
 STAC_VERSION = "1.1.0"

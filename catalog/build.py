@@ -15,7 +15,7 @@ from typing import Any
 import shapely.geometry
 
 from .geometry import lonlat_problem
-from .records import RECORDS_DIR, Problem, Records, RecordsInvalid, load_records
+from .records import RECORDS_DIR, DatasetRecord, Problem, Records, RecordsInvalid, StudyRecord, load_records
 from .schemas import SchemasUnavailable, schema_errors
 from .stac import build_stac
 from .store import Store
@@ -35,7 +35,8 @@ class Validation:
 
 
 def _source_of(doc: dict[str, Any], records: Records) -> str:
-    rec = next((r for r in [*records.studies, *records.datasets] if r.id == doc["id"]), None)
+    every: list[StudyRecord | DatasetRecord] = [*records.studies, *records.datasets]
+    rec = next((r for r in every if r.id == doc["id"]), None)
     return str(rec.path.relative_to(rec.path.parents[2])) if rec else f"(built) {doc['id']}"
 
 
@@ -51,7 +52,7 @@ def domain_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
             outside = lonlat_problem(shape)
             if outside:
                 found.append(("geometry", outside))
-            if not bbox or any(abs(a - b) > 1e-6 for a, b in zip(bbox, shape.bounds)):
+            if not bbox or any(abs(a - b) > 1e-6 for a, b in zip(bbox, shape.bounds, strict=False)):
                 found.append(("bbox", f"{bbox} does not match the geometry's bounds {list(shape.bounds)}"))
         elif bbox is not None:
             found.append(("bbox", "must be absent when geometry is null"))
@@ -63,7 +64,8 @@ def domain_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
                     stamps[key] = dt.datetime.fromisoformat(props[key].replace("Z", "+00:00"))
                 except ValueError:
                     found.append((f"properties.{key}", f"does not parse: {props[key]!r}"))
-        if "start_datetime" in stamps and "end_datetime" in stamps and stamps["end_datetime"] < stamps["start_datetime"]:
+        start, end = stamps.get("start_datetime"), stamps.get("end_datetime")
+        if start and end and end < start:
             found.append(("properties.end_datetime", "is before start_datetime"))
     return found
 
@@ -118,7 +120,8 @@ def carry_over_enrichments(store: Store, items: list[dict[str, Any]]) -> None:
                 continue
             props.update(added)
             rels = {lk.get("rel") for lk in enrichment.get("links") or []}
-            item["links"] = [lk for lk in item["links"] if lk.get("rel") not in rels] + list(enrichment.get("links") or [])
+            item["links"] = [lk for lk in item["links"] if lk.get("rel") not in rels]
+            item["links"] += list(enrichment.get("links") or [])
             kept[source] = enrichment
         if kept:
             props[ENRICHMENTS] = kept

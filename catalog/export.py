@@ -66,11 +66,11 @@ def export_static(store: Store, folder: Path) -> int:
         root.add_child(collection)
     count = 0
     for doc in store.iter_items():
-        collection = collections.get(doc.get("collection", ""))
-        if collection is None:
+        parent = collections.get(doc.get("collection", ""))
+        if parent is None:
             continue
         item = pystac.Item.from_dict(_relink(doc), preserve_dict=False)
-        collection.add_item(item)
+        parent.add_item(item)
         for dataset_id in item.properties.get("geostudies:datasets", []):
             if dataset_id in collections:
                 item.add_link(pystac.Link("derived_from", collections[dataset_id], pystac.MediaType.JSON,

@@ -177,6 +177,15 @@ class _Reader:
             self.problem(dotted, "must not be empty")
         return value
 
+    def record_id(self) -> str:
+        """The record's ``id``: a lowercase slug equal to the file name."""
+        record_id = self.text("id")
+        if record_id and not SLUG.match(record_id):
+            self.problem("id", f"must be a lowercase slug like 'pingtung-doublet', got {record_id!r}")
+        if record_id and record_id != self.path.stem:
+            self.problem("id", f"must equal the file name {self.path.stem!r}, got {record_id!r}")
+        return record_id
+
     def text(self, dotted: str, required: bool = True) -> str:
         value = self.get(dotted, (str, int, float), required, "")
         return str(value).strip() if value is not None else ""
@@ -241,11 +250,7 @@ def check_geometry(geometry: Any, target: str = "earth") -> str | None:
 
 def _study(path: Path, data: dict[str, Any], problems: list[Problem]) -> StudyRecord:
     r = _Reader(path, data, problems)
-    record_id = r.text("id")
-    if record_id and not SLUG.match(record_id):
-        r.problem("id", f"must be a lowercase slug like 'pingtung-doublet', got {record_id!r}")
-    if record_id and record_id != path.stem:
-        r.problem("id", f"must equal the file name {path.stem!r}, got {record_id!r}")
+    record_id = r.record_id()
     disciplines = r.strings("disciplines")
     for d in disciplines:
         if d not in DISCIPLINES:
@@ -323,11 +328,7 @@ def _flag_text(flag: Any) -> str:
 
 def _dataset(path: Path, data: dict[str, Any], problems: list[Problem]) -> DatasetRecord:
     r = _Reader(path, data, problems)
-    record_id = r.text("id")
-    if record_id and not SLUG.match(record_id):
-        r.problem("id", f"must be a lowercase slug, got {record_id!r}")
-    if record_id and record_id != path.stem:
-        r.problem("id", f"must equal the file name {path.stem!r}, got {record_id!r}")
+    record_id = r.record_id()
     providers = []
     for i, p in enumerate(r.get("providers", list, default=[])):
         if not isinstance(p, dict) or not p.get("name"):
@@ -403,7 +404,8 @@ def load_records(root: Path | str = RECORDS_DIR) -> Records:
     if "studies" in known:
         records.problems.append(Problem("catalog/datasets/studies.yaml", "id", "'studies' is reserved"))
     seen: dict[str, Path] = {}
-    for rec in [*records.datasets, *records.studies]:
+    every: list[StudyRecord | DatasetRecord] = [*records.datasets, *records.studies]
+    for rec in every:
         if rec.id in seen:
             records.problems.append(Problem(_display(rec.path), "id", f"duplicates the id of {_display(seen[rec.id])}"))
         seen[rec.id] = rec.path

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import referencing
 import referencing.exceptions
 import yaml
 from referencing.jsonschema import DRAFT7
+
+from . import STAC_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
@@ -47,10 +50,11 @@ def _registry(folder: str) -> referencing.Registry:
             resources.append((contents["$id"].rstrip("#"), referencing.Resource.from_contents(
                 contents, default_specification=DRAFT7)))
 
-    def refuse(uri: str) -> referencing.Resource:
-        raise referencing.exceptions.NoSuchResource(ref=uri)
+    def refuse(uri: str) -> referencing.Resource[Any]:
+        raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs-made __init__
 
-    return referencing.Registry(retrieve=refuse).with_resources(resources)
+    registry: referencing.Registry[Any] = referencing.Registry(retrieve=refuse)  # type: ignore[call-arg]
+    return registry.with_resources(resources)
 
 
 def registry() -> referencing.Registry:
@@ -62,8 +66,8 @@ def schema_document(url: str) -> Any:
 
 
 def core_schema_url(doc: dict[str, Any]) -> str:
-    version = doc.get("stac_version", "1.1.0")
-    kind = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}.get(doc.get("type"), "catalog")
+    version = doc.get("stac_version", STAC_VERSION)
+    kind = {"Feature": "item", "Collection": "collection", "Catalog": "catalog"}.get(str(doc.get("type")), "catalog")
     return f"https://schemas.stacspec.org/v{version}/{kind}-spec/json-schema/{kind}.json"
 
 

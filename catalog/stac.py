@@ -6,6 +6,7 @@ links constrained to the study's area and time.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pystac
@@ -25,7 +26,8 @@ LICENSE_OF_RECORDS = "CC-BY-4.0"
 
 def citation(study: StudyRecord) -> str:
     """A plain citation built only from fields the seed gives (no authors: the seed has none)."""
-    return f"{study.title_en}. {study.journal} ({study.published.year})." + (f" https://doi.org/{study.doi}" if study.doi else "")
+    doi = f" https://doi.org/{study.doi}" if study.doi else ""
+    return f"{study.title_en}. {study.journal} ({study.published.year}).{doi}"
 
 
 def study_bbox(study: StudyRecord) -> list[float] | None:
@@ -76,7 +78,7 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
         props["geostudies:time_note"] = span.note
     else:
         # STAC needs a time; without a data time span the publication date stands in, and says so.
-        start = end = None
+        start = end = None  # type: ignore[assignment]
         item_datetime = day_start(study.published)
         props["geostudies:datetime_is_publication_date"] = True
 
@@ -98,7 +100,8 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
             rel="derived_from", target=f"../../{dataset.id}/collection.json", media_type="application/json",
             title=dataset.title, extra_fields={"geostudies:dataset": dataset.id},
         ))
-        links, route_flags = access_links(dataset, tuple(bbox) if bbox else None, span)
+        area = (bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None
+        links, route_flags = access_links(dataset, area, span)
         for link in links:
             item.add_link(pystac.Link.from_dict(link))
         flags.extend(route_flags)
@@ -114,7 +117,9 @@ def studies_collection(records: Records, items: list[dict[str, Any]]) -> dict[st
     overall = list(shapely.geometry.MultiPolygon(earth).bounds) if earth else GLOBAL_BBOX
     times = [s.time_span.start for s in records.studies if s.time_span] + [s.published for s in records.studies]
     ends = [s.time_span.end for s in records.studies if s.time_span] + [s.published for s in records.studies]
-    interval = [[day_start(min(times)), day_end(max(ends))]] if times else [[None, None]]
+    interval: list[list[dt.datetime | None]] = [[None, None]]
+    if times:
+        interval = [[day_start(min(times)), day_end(max(ends))]]
     collection = pystac.Collection(
         id=STUDIES,
         title="Published geoscience studies",
@@ -139,7 +144,8 @@ def studies_collection(records: Records, items: list[dict[str, Any]]) -> dict[st
 def dataset_collection(dataset: DatasetRecord, users: list[str]) -> dict[str, Any]:
     start, end = dataset.interval
     interval = [[day_start(start) if start else None, day_end(end) if end else None]]
-    providers = [pystac.Provider(name=p.name, roles=p.roles or None, url=p.url) for p in dataset.providers]
+    providers = [pystac.Provider(name=p.name, roles=[pystac.ProviderRole(r) for r in p.roles] or None, url=p.url)
+                 for p in dataset.providers]
     # STAC 1.1 deprecates "proprietary"/"various": both become "other" with a license link.
     license_id = "other" if dataset.license in ("proprietary", "various") else dataset.license
     collection = pystac.Collection(

@@ -8,8 +8,9 @@ study Item) through the store, adding provenance; :class:`SourceReport` counts w
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -64,7 +65,7 @@ class Study:
     disciplines: list[str]
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "Study":
+    def from_item(cls, item: dict[str, Any]) -> Study:
         p = item["properties"]
         has_span = not p.get("geostudies:datetime_is_publication_date")
         return cls(
@@ -85,7 +86,7 @@ class HarvestConfig:
     crossref_min_similarity: float = 0.9
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "HarvestConfig":
+    def from_dict(cls, data: dict[str, Any]) -> HarvestConfig:
         config = cls()
         config.endpoints = dict(data.get("endpoints", {}))
         config.caps.update(data.get("caps", {}))
@@ -105,14 +106,14 @@ class HarvestTask:
     source: str
     dataset: dict[str, Any] | None
     routes: list[dict[str, Any]]
-    studies: list["Study"]
+    studies: list[Study]
 
 
 class HarvestWriter:
     """The one way harvested records reach the store: pages of Items, harvest Collections, study enrichments."""
 
     def __init__(self, store: Store, *, started: str, dry_run: bool = False,
-                 upstream: "Any" = None):
+                 upstream: Any = None):
         self.store, self.started, self.dry_run = store, started, dry_run
         self._upstream = upstream or (lambda url: url)
 
@@ -127,8 +128,8 @@ class HarvestWriter:
         with self.store.transaction():
             self.store.upsert_collection(doc)
 
-    def write_page(self, report: "SourceReport", collection_id: str, docs: Iterable[dict[str, Any]], *,
-                   source_url: str, study: "Study | None", etag: str | None = None) -> None:
+    def write_page(self, report: SourceReport, collection_id: str, docs: Iterable[dict[str, Any]], *,
+                   source_url: str, study: Study | None, etag: str | None = None) -> None:
         """Write one fetched page in one transaction, merging study links and adding provenance."""
         docs = list(docs)
         report.pages += 1
@@ -197,7 +198,7 @@ class HarvestContext:
         self.writer = HarvestWriter(store, started=self.started, dry_run=dry_run, upstream=self.upstream)
 
     # -- what to harvest -------------------------------------------------------------------
-    def studies(self, dataset_ids: set[str] | None = None, target: str | None = "earth") -> list["Study"]:
+    def studies(self, dataset_ids: set[str] | None = None, target: str | None = "earth") -> list[Study]:
         items = self.store.search(SearchQuery(collections=["studies"], ids=self.study_ids or None, limit=1000)).items
         studies = [Study.from_item(i) for i in items]
         return [s for s in studies if (target is None or s.target == target) and
@@ -260,4 +261,4 @@ class Source(Protocol):
     access_kinds: tuple[str, ...]
     default_caps: dict[str, int]
 
-    def run(self, task: HarvestTask, ctx: HarvestContext, report: "SourceReport") -> None: ...
+    def run(self, task: HarvestTask, ctx: HarvestContext, report: SourceReport) -> None: ...

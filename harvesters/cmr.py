@@ -42,7 +42,7 @@ def granule_item(entry: dict[str, Any], collection_id: str) -> dict[str, Any]:
         "updated": entry.get("updated"), "cmr:concept_id": entry.get("id"),
         "cmr:collection_concept_id": entry.get("collection_concept_id"),
     }
-    assets = {}
+    assets: dict[str, dict[str, Any]] = {}
     for i, link in enumerate(entry.get("links", [])):
         if link.get("rel", "").endswith("/data#") and link.get("href"):
             assets[f"data-{i}" if assets else "data"] = {"href": link["href"], "title": link.get("title"),
@@ -78,7 +78,7 @@ class CmrSource:
     def _collection(self, ctx: HarvestContext, dataset: dict[str, Any], route: dict[str, Any]) -> None:
         url = f"{route['endpoint'].rstrip('/')}/collections.umm_json?" + urlencode({"short_name": route["short_name"]})
         response = ctx.http.get(ctx.endpoint(url))
-        umm = {}
+        umm: dict[str, Any] = {}
         if response is not None:
             items = response.json().get("items", [])
             umm = items[0]["umm"] if items else {}
@@ -122,7 +122,7 @@ class CmrSource:
                                [granule_item(e, f"{dataset['id']}-granules") for e in entries],
                                source_url=url, study=study)
                 written += len(entries)
-                search_after = response.headers.get("CMR-Search-After")
+                search_after = response.headers.get("CMR-Search-After") if response else None
                 if not search_after:
                     break
             ctx.mark_done(key)

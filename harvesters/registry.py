@@ -5,8 +5,8 @@ An entry point's name is the source name users type (``geostudies harvest stac``
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Callable
 
 from .base import Source
 

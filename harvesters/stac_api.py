@@ -79,7 +79,8 @@ class StacApiSource:
         routes = [a for a in task.routes if a.get("collection")]
         if not routes:
             return
-        errors, absent = [], []
+        errors: list[str] = []
+        absent: list[str] = []
         for route in routes:
             try:
                 self._harvest_route(ctx, report, dataset, route, task.studies)

@@ -47,7 +47,7 @@ def render_page(template: str, map_: LocalMap | None, title: str, page_data: dic
     """Render a page: a Jinja template (the escaped content) around a folium map (geometry only)."""
     header = body_map = script = Markup("")
     if map_ is not None:
-        figure = map_.get_root()
+        figure: Any = map_.get_root()  # a branca Figure (typed as its base Element)
         figure.render()
         header = Markup(figure.header.render())
         body_map = Markup(figure.html.render())
@@ -145,8 +145,7 @@ def dataset_page(dataset_id: str) -> Any:
     doc = current_store().get_collection(dataset_id)
     if doc is None or doc.get("geostudies:kind") != "dataset":
         abort(404, description=f"no dataset {dataset_id!r}")
-    users = [current_store().get_item("studies", s) for s in doc.get("geostudies:used_by", [])]
-    users = [u for u in users if u]
+    users = [u for s in doc.get("geostudies:used_by", []) if (u := current_store().get_item("studies", s))]
     bbox = doc["extent"]["spatial"]["bbox"][0]
     m = _base_map(location=[20, 10], zoom_start=1)
     folium.Rectangle([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], color="#2c7fb8", weight=1, fill=True,

@@ -7,8 +7,8 @@ no environment variables: ``ServiceConfig.from_env`` does that at the entry poin
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 from importlib.metadata import entry_points
-from typing import Iterable
 
 from flask import Flask, Response, request
 from flask_cors import CORS

@@ -8,7 +8,7 @@ import click
 import orjson
 
 from catalog.records import RECORDS_DIR, RecordsInvalid
-from catalog.store import default_location, open_store
+from catalog.store import StoreError, default_location, open_store
 
 db_option = click.option("--db", "db", default=default_location, show_default="$GEOSTUDIES_DB or ./geostudies.db",
                          help="Catalogue store (a SQLite file).")
@@ -118,8 +118,10 @@ def serve(db: str, host: str, port: int, workers: int, dev: bool) -> None:
     from service.app import create_app
     from service.config import ServiceConfig
 
-    if not Path(db).exists():
-        raise click.UsageError(f"no catalogue at {db}; run 'geostudies build' first")
+    try:  # refuse to start on a catalogue the service could not read, with the reason, before any worker forks
+        open_store(db, readonly=True).close()
+    except (OSError, StoreError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
     config = ServiceConfig.from_env(store=db)
     if dev:
         create_app(config).run(host=host, port=port, threaded=True)

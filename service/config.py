@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from catalog.store import DEFAULT_DB
 
@@ -29,7 +29,7 @@ class ServiceConfig:
     extra: Mapping[str, str] = field(default_factory=dict)  # settings of plugins, by name
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: object) -> "ServiceConfig":
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: object) -> ServiceConfig:
         """``GEOSTUDIES_DB``, ``GEOSTUDIES_TILES``, ``GEOSTUDIES_TILES_ATTRIBUTION``, ``GEOSTUDIES_PUBLIC_URL``,
         ``GEOSTUDIES_ASSET_HOSTS``; keyword overrides (e.g. a ``--db`` option) win."""
         values: dict[str, object] = {

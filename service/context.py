@@ -1,8 +1,9 @@
 """What a request handler may reach: the store, the config and the HTML pages of this app (no globals)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
@@ -11,7 +12,7 @@ from catalog.store import Store
 from .config import ServiceConfig
 
 if TYPE_CHECKING:
-    from .extensions import ExtensionSet
+    from .extensions.base import ExtensionSet
 
 HtmlView = Callable[..., Any]
 UrlBuilder = Callable[..., str]
@@ -44,7 +45,7 @@ class HtmlPages:
 class AppState:
     store: Store
     config: ServiceConfig
-    extensions: "ExtensionSet"
+    extensions: ExtensionSet
     pages: HtmlPages = field(default_factory=HtmlPages)
 
 

@@ -147,7 +147,8 @@ def docs_page(base: str, extensions: ExtensionSet) -> str:
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             params = "".join(
-                f"<li><code>{html.escape(p['name'])}</code> ({html.escape(p['in'])}): {html.escape(p['description'])}</li>"
+                f"<li><code>{html.escape(p['name'])}</code> ({html.escape(p['in'])}): "
+                f"{html.escape(p['description'])}</li>"
                 for p in op.get("parameters", []))
             rows.append(f"<section><h2><code>{method.upper()} {html.escape(path)}</code></h2>"
                         f"<p>{html.escape(op['summary'])}</p><ul>{params}</ul></section>")

@@ -12,7 +12,7 @@ from .app import create_app
 from .config import ServiceConfig
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     def __init__(self, config: ServiceConfig, options: dict[str, Any]):
         self.config_object, self.options = config, options
         super().__init__()

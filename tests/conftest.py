@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -29,6 +29,35 @@ def shared_available() -> bool:
 
 needs_shared = pytest.mark.skipif(not shared_available(),
                                   reason="needs ../shared (offline STAC schemas, seed, recorded upstream responses)")
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+needs_browser = pytest.mark.skipif(not Path(CHROMIUM).exists() or not (REPO / "maps" / "node_modules").is_dir(),
+                                   reason="needs Debian chromium and maps/node_modules (scripts/test installs both)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium through Playwright, with no background networking (the machine is offline)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
+                                                              "--disable-gpu", "--disable-component-update"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    """A fresh page that records console errors and uncaught exceptions in ``page.problems``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    pg.problems = []
+    pg.on("console", lambda m: pg.problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.problems.append(f"uncaught: {e}"))
+    yield pg
+    context.close()
 
 
 def free_port() -> int:

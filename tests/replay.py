@@ -127,7 +127,8 @@ class ReplayServer:
         self.httpd.server_close()
 
     # -- matching ------------------------------------------------------------------------------
-    def match(self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]) -> Recording | None:
+    def match(self, method: str, path: str, query: dict[str, str], body: Any,
+              headers: dict[str, str]) -> Recording | None:
         if path in self.forced:
             return next(r for r in self.recordings if r.file.name == self.forced[path])
         wanted = None

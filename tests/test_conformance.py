@@ -31,6 +31,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_violating_the_docume
     run = subprocess.run(["schemathesis", "run", f"{server.url}/api", "--checks", RESPONSE_CHECKS,
                           "--exclude-checks", EXCLUDED, "--max-examples", "60", "--workers", "2",
                           "--seed", "20261128"],
-                         capture_output=True, text=True, timeout=900, cwd=tmp_path)  # its cache stays out of the checkout
+                         capture_output=True, text=True, timeout=900,
+                         cwd=tmp_path)  # its cache stays out of the checkout
     assert run.returncode == 0, run.stdout[-6000:]
     assert "ST101" not in run.stdout

@@ -1,7 +1,6 @@
 """Map pages in a real headless Chromium (Debian chromium driven by Playwright) against the real server."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -12,11 +11,9 @@ import yaml
 from catalog.build import build
 from catalog.store import open_store
 
-from .conftest import REPO, start_server, stop_server
+from .conftest import REPO, needs_browser, start_server, stop_server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() or not (REPO / "maps" / "node_modules").is_dir(),
-                                reason="needs Debian chromium and maps/node_modules (scripts/test installs both)")
+pytestmark = needs_browser
 ARTIFACTS = REPO / "artifacts" / "screenshots"
 PINGTUNG = "pingtung-2006-doublet-intraslab-stress"
 TAIWAN = (119.0, 21.0, 122.5, 25.5)
@@ -29,28 +26,6 @@ def offline_server(catalogue_db):
     srv = start_server(catalogue_db, env={"GEOSTUDIES_TILES": ""})
     yield srv
     stop_server(srv)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
-                                                              "--disable-gpu", "--disable-component-update"])
-        yield b
-        b.close()
-
-
-@pytest.fixture()
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    pg = context.new_page()
-    pg.problems = []
-    pg.on("console", lambda m: pg.problems.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.problems.append(f"uncaught: {e}"))
-    yield pg
-    context.close()
 
 
 def ready(page, url):
@@ -95,7 +70,8 @@ def test_a_filter_changes_the_visible_set_and_the_url(offline_server, page, stor
     page.wait_for_function("location.search.includes('discipline=seismology')")
     page.wait_for_function("document.body.getAttribute('data-state') === 'ready'")
     after = set(listed(page, "results"))
-    expected = {d["id"] for d in store.iter_items("studies") if "seismology" in d["properties"]["geostudies:disciplines"]
+    expected = {d["id"] for d in store.iter_items("studies")
+                if "seismology" in d["properties"]["geostudies:disciplines"]
                 and d["geometry"] and d["properties"]["geostudies:scope"] != "global"
                 and d["properties"]["geostudies:target"] == "earth"}
     assert after == expected and after < before

@@ -12,8 +12,18 @@ from ..geometry import bbox_boxes
 from ..times import TimestampError, normalise_timestamp
 from .protocols import CatalogReader, CatalogWriter, HarvestState, Store
 from .registry import DEFAULT_DB, backends, default_location, open_store, register_backend
-from .types import (CollectionPage, CollectionQuery, Conflict, NotFound, Outcome, QueryError, SearchPage,
-                    SearchQuery, StoreError, WriteMode)
+from .types import (
+                    CollectionPage,
+                    CollectionQuery,
+                    Conflict,
+                    NotFound,
+                    Outcome,
+                    QueryError,
+                    SearchPage,
+                    SearchQuery,
+                    StoreError,
+                    WriteMode,
+)
 
 __all__ = [
     "CatalogReader", "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "HarvestState",

@@ -7,7 +7,8 @@ property names are mapped through :func:`column_for`, which rejects anything it 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 import shapely.geometry

@@ -8,7 +8,8 @@ the adjacent pair. English goes through the porter stemmer, so ``earthquakes`` f
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 CJK = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af])")
 WORD = re.compile(r"[\w\u3400-\u9fff]+", re.UNICODE)

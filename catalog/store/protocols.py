@@ -6,8 +6,9 @@ queries. ``tests/test_store_contract.py`` is the executable form of this contrac
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 from .types import CollectionPage, CollectionQuery, Outcome, SearchPage, SearchQuery, WriteMode
 
@@ -69,5 +70,5 @@ class Store(CatalogReader, CatalogWriter, HarvestState, Protocol):
     location: str
 
     def close(self) -> None: ...
-    def __enter__(self) -> "Store": ...
+    def __enter__(self) -> Store: ...
     def __exit__(self, *exc: object) -> None: ...

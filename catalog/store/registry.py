@@ -7,8 +7,8 @@ in code (:func:`register_backend`) or by a package's entry point in the group ``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Callable
 from urllib.parse import urlsplit
 
 from .protocols import Store

@@ -14,10 +14,11 @@ import hashlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import orjson
 import shapely
@@ -29,8 +30,18 @@ from .cql2sql import Translator, column_for
 from .fulltext import collection_text, document_text, fts_query
 from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_interval, item_target, json_type
 from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION
-from .types import (CollectionPage, CollectionQuery, Conflict, NotFound, Outcome, QueryError, SearchPage,
-                    SearchQuery, StoreError, WriteMode)
+from .types import (
+    CollectionPage,
+    CollectionQuery,
+    Conflict,
+    NotFound,
+    Outcome,
+    QueryError,
+    SearchPage,
+    SearchQuery,
+    StoreError,
+    WriteMode,
+)
 
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 
@@ -89,6 +100,28 @@ def _decode_token(token: str) -> dict[str, Any]:
     return payload
 
 
+def _add_overlap(conditions: list[str], params: list[Any], start_column: str, end_column: str,
+                 window: tuple[str | None, str | None]) -> None:
+    """Rows whose [start, end] meets the window (either end of the window may be open)."""
+    start, end = window
+    if end:
+        conditions.append(f"{start_column} <= ?")
+        params.append(end)
+    if start:
+        conditions.append(f"{end_column} >= ?")
+        params.append(start)
+
+
+def _add_text_match(conditions: list[str], params: list[Any], key: str, fts_table: str, terms: list[str]) -> None:
+    """Rows whose FTS5 entry matches the free-text terms (a term with no words matches nothing)."""
+    match = fts_query(terms)
+    if match is None:
+        conditions.append("0")
+    else:
+        conditions.append(f"{key} IN (SELECT rowid FROM {fts_table} WHERE {fts_table} MATCH ?)")
+        params.append(match)
+
+
 def sqlite_path(location: str | os.PathLike[str]) -> Path:
     """The file of a SQLite location: a plain path or ``sqlite:///relative`` / ``sqlite:////absolute``."""
     text = os.fspath(location)
@@ -117,7 +150,7 @@ class SQLiteStore:
         else:
             self._migrate()
 
-    def __enter__(self) -> "SQLiteStore":
+    def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -251,20 +284,9 @@ class SQLiteStore:
                 params += [maxx, minx, maxy, miny]
             conditions.append(f"num IN (SELECT id / {BOXES_PER_COLLECTION} FROM collections_rtree WHERE {clause})")
         if query.datetime:
-            start, end = query.datetime
-            if end:
-                conditions.append('"start" <= ?')
-                params.append(end)
-            if start:
-                conditions.append('"end" >= ?')
-                params.append(start)
+            _add_overlap(conditions, params, '"start"', '"end"', query.datetime)
         if query.q:
-            match = fts_query(query.q)
-            if match is None:
-                conditions.append("0")
-            else:
-                conditions.append("num IN (SELECT rowid FROM collections_fts WHERE collections_fts MATCH ?)")
-                params.append(match)
+            _add_text_match(conditions, params, "num", "collections_fts", query.q)
         where = " AND ".join(conditions) or "1"
         matched = self.conn.execute(f"SELECT count(*) FROM collections WHERE {where}", params).fetchone()[0]
         rows = self.conn.execute(f"SELECT doc FROM collections WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
@@ -313,8 +335,8 @@ class SQLiteStore:
                     counts["updated"] += 1
                 else:
                     rowid = conn.execute(
-                        "INSERT INTO items (collection, id, datetime, end_datetime, target, geometry, doc, hash, updated)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (collection, item_id, *values)).lastrowid
+                        "INSERT INTO items (collection, id, datetime, end_datetime, target, geometry, doc, hash, "
+                        "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (collection, item_id, *values)).lastrowid
                     counts["new"] += 1
                 span = (days(start, -FAR_DAYS), days(end, FAR_DAYS))
                 for part, box in enumerate(item_boxes(doc)):
@@ -390,7 +412,8 @@ class SQLiteStore:
         return self.conn.execute("SELECT count(*) FROM items WHERE collection = ?", (collection_id,)).fetchone()[0]
 
     def item_ids(self, collection_id: str, limit: int) -> list[str]:
-        rows = self.conn.execute("SELECT id FROM items WHERE collection = ? ORDER BY id LIMIT ?", (collection_id, limit))
+        rows = self.conn.execute("SELECT id FROM items WHERE collection = ? ORDER BY id LIMIT ?",
+                                 (collection_id, limit))
         return [r[0] for r in rows]
 
     def iter_items(self, collection_id: str | None = None) -> Iterator[dict[str, Any]]:
@@ -519,20 +542,9 @@ class SQLiteStore:
             exact.append(spatial[2])  # shapely runs last, on rows every cheaper condition has kept
             exact_params += spatial[3]
         if query.datetime:
-            start, end = query.datetime
-            if end:
-                conditions.append("items.datetime <= ?")
-                params.append(end)
-            if start:
-                conditions.append("items.end_datetime >= ?")
-                params.append(start)
+            _add_overlap(conditions, params, "items.datetime", "items.end_datetime", query.datetime)
         if query.q:
-            match = fts_query(query.q)
-            if match is None:
-                conditions.append("0")
-            else:
-                conditions.append("items.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
-                params.append(match)
+            _add_text_match(conditions, params, "items.rowid", "items_fts", query.q)
         if query.filter is not None:
             translator = Translator(lambda g, op: self._spatial_sql(g, op, query.target))
             sql, p = translator.translate(query.filter)

@@ -7,7 +7,7 @@ fit (plain tables and indexes), and hand-written where SQLite needs virtual tabl
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 import sqlite_utils
@@ -21,7 +21,7 @@ Migration = Callable[[sqlite3.Connection], None]
 def _v1_tables(conn: sqlite3.Connection) -> None:
     """Documents, an R*Tree on item bboxes, FTS5 on item text, and small state facts."""
     db = sqlite_utils.Database(conn)
-    db["collections"].create({"id": str, "kind": str, "doc": str, "updated": str}, pk="id", if_not_exists=True)
+    db.table("collections").create({"id": str, "kind": str, "doc": str, "updated": str}, pk="id", if_not_exists=True)
     # The items table keeps an explicit INTEGER PRIMARY KEY rowid: the R*Trees and FTS index refer to it.
     conn.execute("""
         CREATE TABLE IF NOT EXISTS items (
@@ -37,7 +37,7 @@ def _v1_tables(conn: sqlite3.Connection) -> None:
     items.create_index(["collection", "datetime"], index_name="items_collection_datetime", if_not_exists=True)
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree(id, minx, maxx, miny, maxy)")
     conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(title, body, tokenize='{TOKENIZER}')")
-    db["state"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("state").create({"key": str, "value": str}, pk="key", if_not_exists=True)
 
 
 def _v2_space_time(conn: sqlite3.Connection) -> None:

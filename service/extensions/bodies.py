@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..params import SearchParamError
-from . import ITEM_ENDPOINTS, Extension, Param, SearchBuilder
+from .base import ITEM_ENDPOINTS, Extension, Param, SearchBuilder
 
 
 def contribute(builder: SearchBuilder) -> None:

@@ -1,12 +1,13 @@
 """Collection Search: ``GET /collections`` filtered by extent (``bbox``, ``datetime``) and text (``q``)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from catalog.store import CollectionQuery
 
 from ..params import MAX_LIMIT, SearchParamError, parse_bbox, parse_datetime, parse_limit
-from . import COLLECTIONS, Extension, Param
+from .base import COLLECTIONS, Extension, Param
 from .free_text import parse_q
 
 WHERE = frozenset({COLLECTIONS})

@@ -1,9 +1,18 @@
 """STAC API core, collections, OGC API Features and Item Search: the parameters every search has."""
 from __future__ import annotations
 
-from ..params import (DEFAULT_LIMIT, MAX_IDS, MAX_LIMIT, SearchParamError, parse_bbox, parse_datetime,
-                      parse_geometry, parse_limit, parse_list)
-from . import ITEM_ENDPOINTS, SEARCH, Extension, Param, SearchBuilder
+from ..params import (
+    DEFAULT_LIMIT,
+    MAX_IDS,
+    MAX_LIMIT,
+    SearchParamError,
+    parse_bbox,
+    parse_datetime,
+    parse_geometry,
+    parse_limit,
+    parse_list,
+)
+from .base import ITEM_ENDPOINTS, SEARCH, Extension, Param, SearchBuilder
 
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
 ARRAY_STYLE = {"style": "form", "explode": False}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..params import SearchParamError
-from . import Extension, Fields, Param, SearchBuilder
+from .base import Extension, Fields, Param, SearchBuilder
 
 FIELDS_ALWAYS = ["type", "stac_version", "id", "links"]
 FIELDS_DEFAULT = ["type", "stac_version", "id", "bbox", "geometry", "links", "assets", "collection",
@@ -23,19 +23,18 @@ def parse_fields(value: Any, present: bool = False) -> Fields | None:
         return None
     if isinstance(value, str):
         parts = [f.strip() for f in value.split(",") if f.strip()]
-        include = [f.lstrip("+") for f in parts if not f.startswith("-")]
-        exclude = [f[1:] for f in parts if f.startswith("-")]
-        return (include if include or not exclude else None), exclude
+        named = [f.lstrip("+") for f in parts if not f.startswith("-")]
+        excluded = [f[1:] for f in parts if f.startswith("-")]
+        return (named if named or not excluded else None), excluded
     if isinstance(value, dict):
-        include, exclude = value.get("include"), value.get("exclude") or []
+        include: Any = value.get("include")
+        exclude: Any = value.get("exclude") or []
         if include is not None and not isinstance(include, list) or not isinstance(exclude, list) \
                 or not all(isinstance(f, str) for f in [*(include or []), *exclude]):
             raise SearchParamError("'fields' include/exclude must be lists of strings")
         if "include" not in value:
-            include = None if exclude else []
-        else:
-            include = include or []
-        return include, list(exclude)
+            return (None if exclude else []), list(exclude)
+        return list(include or []), list(exclude)
     raise SearchParamError("'fields' must be a string like 'id,-properties.description' or "
                            "{\"include\": [...], \"exclude\": [...]}")
 

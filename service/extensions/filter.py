@@ -19,7 +19,7 @@ from ..context import current_store
 from ..errors import ApiError
 from ..params import SearchParamError
 from ..responses import SCHEMA_JSON, base, json_response
-from . import Extension, Param, SearchBuilder, SearchRequest
+from .base import Extension, Param, SearchBuilder, SearchRequest
 
 MAX_FILTER_CHARS = 20_000
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -98,7 +98,8 @@ def _canonical_filter(key: str, is_text: bool, lang: Any) -> bytes:
 
 
 def queryable_names(collection_id: str | None = None) -> set[str]:
-    return set(CORE_QUERYABLES) | set(current_store().property_types(collection_id)) | {"start_datetime", "end_datetime"}
+    names = set(CORE_QUERYABLES) | set(current_store().property_types(collection_id))
+    return names | {"start_datetime", "end_datetime"}
 
 
 def _walk_properties(node: Any) -> list[str]:
@@ -118,7 +119,8 @@ def unknown_properties(query: SearchQuery) -> list[str]:
     names them in a ``Geostudies-Warning`` header so a typo does not pass silently.
     """
     names: set[str] = set()
-    for collection_id in query.collections or [None]:
+    scopes: list[str | None] = [*query.collections] if query.collections else [None]
+    for collection_id in scopes:
         names |= queryable_names(collection_id)
     used = [p.removeprefix("properties.") for p in _walk_properties(query.filter)] + [p for p, _ in query.sortby]
     return sorted({p for p in used if p not in names})

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..params import SearchParamError
-from . import Extension, Param, SearchBuilder
+from .base import Extension, Param, SearchBuilder
 
 
 def parse_q(value: Any) -> list[str] | None:

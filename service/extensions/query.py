@@ -1,10 +1,11 @@
-"""Query extension (``query``): ``{"prop": {"op": value}}`` expressed as CQL2-JSON, so it shares the filter machinery."""
+"""Query extension (``query``): ``{"prop": {"op": value}}`` as CQL2-JSON, so it shares the filter machinery."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..params import SearchParamError, json_value
-from . import Extension, Param, SearchBuilder
+from .base import Extension, Param, SearchBuilder
 
 QUERY_OPS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 

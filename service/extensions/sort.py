@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..params import SearchParamError
-from . import Extension, Param, SearchBuilder
+from .base import Extension, Param, SearchBuilder
+
 
 def parse_sortby(value: Any) -> list[tuple[str, bool]]:
     if value is None or value == "":

@@ -1,0 +1,113 @@
+"""The types every API extension is made of: :class:`Param`, :class:`Extension`, :class:`ExtensionSet`."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint
+
+from catalog.store import SearchQuery
+
+from ..params import SearchParamError
+
+SEARCH = "search"            # GET and POST /search
+ITEMS = "items"              # GET /collections/{collectionId}/items
+COLLECTIONS = "collections"  # GET /collections (Collection Search)
+ITEM_ENDPOINTS = frozenset({SEARCH, ITEMS})
+
+Fields = tuple[list[str] | None, list[str]]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One request parameter: its name, what it means, its JSON Schema, and the endpoints that take it."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]                      # as a POST body member (and the value's type)
+    where: frozenset[str] = ITEM_ENDPOINTS
+    get_schema: dict[str, Any] | None = None    # in a GET query string, when it differs (JSON sent as text)
+    style: dict[str, Any] = field(default_factory=dict)  # OpenAPI style/explode for arrays in a query string
+    post: bool = True                           # also a member of the POST /search body
+
+    def openapi(self) -> dict[str, Any]:
+        # allowEmptyValue: an empty value means the parameter is absent.
+        return {"name": self.name, "in": "query", "description": self.description, "required": False,
+                "schema": self.get_schema or self.schema, "allowEmptyValue": True, **self.style}
+
+
+@dataclass
+class SearchRequest:
+    """A parsed item search: the store query, plus what shapes the response (Fields)."""
+
+    query: SearchQuery
+    fields: Fields | None = None
+
+
+@dataclass
+class SearchBuilder:
+    """What extensions see while a search is parsed, and where they put their part."""
+
+    params: Mapping[str, Any]
+    method: str
+    endpoint: str
+    property_types: Mapping[str, str]
+    query: SearchQuery = field(default_factory=SearchQuery)
+    filters: list[dict[str, Any]] = field(default_factory=list)  # CQL2-JSON, combined with AND
+    fields: Fields | None = None
+
+
+@dataclass(frozen=True)
+class Extension:
+    name: str
+    conformance: tuple[str, ...] = ()
+    params: tuple[Param, ...] = ()
+    contribute: Callable[[SearchBuilder], None] | None = None  # its part of the SearchQuery
+    warnings: Callable[[SearchRequest], list[str]] | None = None  # response warnings it has to give
+    blueprint: Blueprint | None = None  # routes of its own (e.g. /queryables)
+
+
+class ExtensionSet:
+    """The extensions an app serves, and everything assembled from them."""
+
+    def __init__(self, extensions: Iterable[Extension]):
+        self.extensions = list(extensions)
+        names = [e.name for e in self.extensions]
+        if len(names) != len(set(names)):
+            raise ValueError(f"extension names must be unique: {names}")
+
+    @property
+    def conformance(self) -> list[str]:
+        return list(dict.fromkeys(uri for e in self.extensions for uri in e.conformance))
+
+    def parameters(self, endpoint: str) -> list[Param]:
+        return [p for e in self.extensions for p in e.params if endpoint in p.where]
+
+    def accepted(self, endpoint: str) -> set[str]:
+        return {p.name for p in self.parameters(endpoint)}
+
+    def check_known(self, params: Mapping[str, Any], endpoint: str) -> None:
+        unknown = sorted(set(params) - self.accepted(endpoint))
+        if unknown:
+            raise SearchParamError(f"unknown parameter(s): {', '.join(unknown)}; this endpoint takes "
+                                   f"{', '.join(sorted(self.accepted(endpoint)))}")
+
+    def parse(self, params: Mapping[str, Any], *, method: str = "GET", endpoint: str = SEARCH,
+              property_types: Mapping[str, str] | None = None) -> SearchRequest:
+        """Request parameters -> a SearchRequest; raises SearchParamError on any bad or unknown value."""
+        self.check_known(params, endpoint)
+        builder = SearchBuilder(params=params, method=method, endpoint=endpoint, property_types=property_types or {})
+        for extension in self.extensions:
+            if extension.contribute is not None:
+                extension.contribute(builder)
+        if builder.filters:
+            builder.query.filter = (builder.filters[0] if len(builder.filters) == 1
+                                    else {"op": "and", "args": builder.filters})
+        return SearchRequest(query=builder.query, fields=builder.fields)
+
+    def warnings(self, request: SearchRequest) -> list[str]:
+        return [w for e in self.extensions if e.warnings is not None for w in e.warnings(request)]
+
+    def blueprints(self) -> list[Blueprint]:
+        return [e.blueprint for e in self.extensions if e.blueprint is not None]

@@ -1,0 +1,121 @@
+"""The fast tier: the API in-process (Flask test client over the real built catalogue), for parameters,
+links, fields, content negotiation and the lists assembled from the extensions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from catalog.store import open_store
+from service.app import create_app
+from service.config import ServiceConfig
+from service.extensions import COLLECTIONS, ITEMS, SEARCH, ExtensionSet, default_extensions
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+PINGTUNG = "pingtung-2006-doublet-intraslab-stress"
+
+
+@pytest.fixture(scope="module")
+def client(catalogue_db: Path) -> FlaskClient:
+    return create_app(ServiceConfig(store=str(catalogue_db), tile_url="")).test_client()
+
+
+def test_conformance_is_assembled_from_the_extensions(client: FlaskClient):
+    declared = [uri for e in default_extensions() for uri in e.conformance]
+    served = client.get("/conformance").get_json()["conformsTo"]
+    assert sorted(served) == sorted(set(declared)) and len(served) == len(declared)
+    assert client.get("/").get_json()["conformsTo"] == served
+
+
+def test_openapi_parameters_are_exactly_the_accepted_ones(client: FlaskClient):
+    doc = client.get("/api").get_json()
+    extensions = ExtensionSet(default_extensions())
+    get_search = {p["name"] for p in doc["paths"]["/search"]["get"]["parameters"]}
+    assert get_search == extensions.accepted(SEARCH)
+    body = set(doc["paths"]["/search"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"])
+    assert body == extensions.accepted(SEARCH) - {"f"}
+    items = {p["name"] for p in doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]}
+    assert items == extensions.accepted(ITEMS) | {"collectionId"}
+    listing = {p["name"] for p in doc["paths"]["/collections"]["get"]["parameters"]}
+    assert listing == extensions.accepted(COLLECTIONS)
+
+
+def test_unknown_parameters_are_refused_with_the_accepted_list(client: FlaskClient):
+    response = client.get("/search?colections=studies")
+    assert response.status_code == 400
+    description = response.get_json()["description"]
+    assert "colections" in description and "collections" in description
+    assert client.get("/collections?ids=x").status_code == 400
+    assert client.get("/collections/studies/items?intersects={}").status_code == 400
+
+
+def test_items_accept_the_collections_parameter_pystac_client_sends(client: FlaskClient):
+    same = client.get("/collections/studies/items?collections=studies&limit=2")
+    assert same.status_code == 200 and same.get_json()["numberReturned"] == 2
+    other = client.get("/collections/studies/items?collections=grace-grace-fo")
+    assert other.status_code == 400 and "/search" in other.get_json()["description"]
+
+
+def test_links_use_the_configured_public_url(catalogue_db: Path):
+    app = create_app(ServiceConfig(store=str(catalogue_db), public_url="https://geostudies.example/api/"))
+    doc = app.test_client().get(f"/collections/studies/items/{PINGTUNG}", headers={"Host": "evil.example"}).get_json()
+    hrefs = [lk["href"] for lk in doc["links"] if lk["rel"] in ("self", "root", "collection", "derived_from")]
+    assert hrefs and all(h.startswith("https://geostudies.example/api/") for h in hrefs)
+
+
+def test_dataset_collections_and_study_items_have_html_alternates(client: FlaskClient):
+    grace = client.get("/collections/grace-grace-fo").get_json()
+    alternate = [lk for lk in grace["links"] if lk["rel"] == "alternate"]
+    assert alternate and alternate[0]["href"].endswith("/datasets/grace-grace-fo")
+    assert alternate[0]["type"] == "text/html"
+    study = client.get(f"/collections/studies/items/{PINGTUNG}").get_json()
+    assert any(lk["rel"] == "alternate" and lk["href"].endswith(f"/studies/{PINGTUNG}") for lk in study["links"])
+    assert client.get(alternate[0]["href"].split("localhost", 1)[1]).status_code == 200
+
+
+def test_without_the_maps_plugin_there_are_no_html_alternates(catalogue_db: Path):
+    app = create_app(ServiceConfig(store=str(catalogue_db), web_plugins=()))
+    client = app.test_client()
+    grace = client.get("/collections/grace-grace-fo").get_json()
+    assert not [lk for lk in grace["links"] if lk["rel"] == "alternate"]
+    assert client.get("/map").status_code == 404
+    assert client.get("/", headers=BROWSER).get_json()["id"] == "geostudies"
+
+
+def test_browsers_get_html_errors_and_clients_json(client: FlaskClient):
+    page = client.get("/studies/nope", headers=BROWSER)
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "no study &#39;nope&#39;" in page.get_data(as_text=True)
+    api = client.get("/studies/nope")
+    assert api.status_code == 404 and api.get_json()["code"] == "NotFound"
+    bad = client.get("/search?bbox=1,2", headers=BROWSER)
+    assert bad.status_code == 400 and bad.mimetype == "text/html" and "bbox" in bad.get_data(as_text=True)
+
+
+def test_fields_include_exclude(client: FlaskClient):
+    body = client.get("/search?fields=properties.title,-links&limit=3").get_json()
+    for feature in body["features"]:
+        assert set(feature) <= {"type", "stac_version", "id", "links", "properties"}
+        assert set(feature["properties"]) == {"title"}
+    full = client.get("/search?fields=-properties.description&limit=1").get_json()["features"][0]
+    assert "description" not in full["properties"] and "geometry" in full
+
+
+def test_f_must_be_a_json_format_on_item_searches(client: FlaskClient):
+    assert client.get("/search?f=geojson&limit=1").status_code == 200
+    assert client.get("/search?f=csv").status_code == 400
+
+
+def test_overflowing_timestamps_are_400_not_500(client: FlaskClient):
+    for value in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):
+        for path in ("/search", "/collections", "/collections/studies/items"):
+            response = client.get(path, query_string={"datetime": value})
+            assert response.status_code == 400, (path, value, response.get_data(as_text=True))
+
+
+def test_store_backends_are_chosen_by_url(catalogue_db: Path):
+    with open_store(f"sqlite:///{catalogue_db}", readonly=True) as store:
+        assert store.count_items("studies") == 49
+    with pytest.raises(ValueError, match="no store backend"):
+        open_store("nosuch://x")

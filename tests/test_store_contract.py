@@ -1,0 +1,264 @@
+"""The store contract, as executable tests: what every backend must do (``catalog/store/protocols.py``).
+
+Each test runs against every backend in ``BACKENDS``; a new backend is added there and must pass all of
+them. Documents are written by hand here, so the contract does not depend on the build.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from catalog.store import (
+    CollectionQuery,
+    Conflict,
+    NotFound,
+    QueryError,
+    SearchQuery,
+    Store,
+    normalise_timestamp,
+    open_store,
+)
+
+BACKENDS: dict[str, Callable[[Path], str]] = {
+    "sqlite": lambda tmp: str(tmp / "contract.db"),
+    "sqlite-url": lambda tmp: f"sqlite:///{tmp / 'contract-url.db'}",
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with open_store(BACKENDS[request.param](tmp_path)) as opened:
+        yield opened
+
+
+def collection(cid: str, bbox: list[float] | None = None, interval: list[Any] | None = None,
+               kind: str | None = "dataset", **extra: Any) -> dict[str, Any]:
+    return {"type": "Collection", "stac_version": "1.1.0", "id": cid, "description": extra.pop("description", cid),
+            "license": "CC-BY-4.0", "links": [], "geostudies:kind": kind,
+            "extent": {"spatial": {"bbox": [bbox or [-180, -90, 180, 90]]},
+                       "temporal": {"interval": [interval or [None, None]]}}, **extra}
+
+
+def box(west: float, south: float, east: float, north: float) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north],
+                                                [west, south]]]}
+
+
+def item(iid: str, geometry: dict[str, Any] | None, start: str, end: str | None = None, cid: str = "c",
+         **props: Any) -> dict[str, Any]:
+    properties: dict[str, Any] = {"datetime": start, **props}
+    if end:
+        properties.update(start_datetime=start, end_datetime=end)
+    doc: dict[str, Any] = {"type": "Feature", "stac_version": "1.1.0", "id": iid, "collection": cid,
+                           "geometry": geometry, "properties": properties, "links": [], "assets": {}}
+    if geometry and geometry["type"] == "MultiPolygon":
+        doc["bbox"] = [179.0, -18.0, -179.0, -16.0]  # crosses the antimeridian
+    return doc
+
+
+FIJI = {"type": "MultiPolygon", "coordinates": [
+    [[[179, -18], [180, -18], [180, -16], [179, -16], [179, -18]]],
+    [[[-180, -18], [-179, -18], [-179, -16], [-180, -16], [-180, -18]]]]}
+
+
+@pytest.fixture()
+def filled(store: Store) -> Store:
+    with store.transaction():
+        store.upsert_collection(collection("c", [100, -30, 180, 40], ["2000-01-01T00:00:00Z", None],
+                                           title="Scenes of Asia", keywords=["optical"]))
+        store.upsert_collection(collection("d", [-10, 40, 10, 60], ["1990-01-01T00:00:00Z", "1995-12-31T00:00:00Z"],
+                                           title="European gauges", description="water levels 河流"))
+        store.upsert_items([
+            item("taiwan", box(120, 22, 121, 23), "2006-12-26T00:00:00Z", title="Pingtung quake",
+                 tags=["seismology", "taiwan"], year=2006, description="地震 屏东 earthquakes"),
+            item("fiji", FIJI, "2011-01-01T00:00:00Z", "2012-01-01T00:00:00Z", title="Fiji", tags=["ocean"], year=2011),
+            item("moon", box(120, 22, 121, 23), "2020-01-01T00:00:00Z", title="A lunar basin",
+                 **{"geostudies:target": "moon"}),
+            item("lab", None, "2015-05-05T00:00:00Z", title="Lab experiment", tags=["lab"], year=2015),
+            item("gauge", box(0, 50, 1, 51), "1992-06-01T00:00:00Z", cid="d", title="Gauge", year=1992),
+        ])
+    return store
+
+
+def ids(store: Store, **kwargs: Any) -> set[str]:
+    page = store.search(SearchQuery(limit=1000, **kwargs))
+    assert page.matched == len(page.items)
+    return {i["id"] for i in page.items}
+
+
+# -- documents in, documents out ---------------------------------------------------------------
+
+def test_documents_come_back_exactly_as_written(filled: Store):
+    assert filled.get_item("c", "taiwan")["properties"]["description"] == "地震 屏东 earthquakes"
+    assert filled.get_collection("d")["extent"]["temporal"]["interval"] == [["1990-01-01T00:00:00Z",
+                                                                            "1995-12-31T00:00:00Z"]]
+    assert [c["id"] for c in filled.collections()] == ["c", "d"]
+    assert filled.get_item("c", "nope") is None and filled.get_collection("nope") is None
+
+
+def test_upserts_report_new_updated_unchanged(filled: Store):
+    doc = filled.get_item("c", "taiwan")
+    assert filled.upsert_items([doc]) == {"new": 0, "updated": 0, "unchanged": 1}
+    doc["properties"]["title"] = "changed"
+    assert filled.upsert_items([doc]) == {"new": 0, "updated": 1, "unchanged": 0}
+    assert filled.get_item("c", "taiwan")["properties"]["title"] == "changed"
+    assert filled.upsert_collection(filled.get_collection("c")) == "unchanged"
+    assert filled.upsert_collection(collection("e")) == "new"
+    assert filled.upsert_collection(collection("e", title="now with a title")) == "updated"
+
+
+def test_write_modes_raise_conflict_and_not_found(filled: Store):
+    with pytest.raises(Conflict):
+        filled.upsert_items([filled.get_item("c", "taiwan")], mode="insert")
+    with pytest.raises(NotFound):
+        filled.upsert_items([item("new", None, "2000-01-01T00:00:00Z")], mode="update")
+    with pytest.raises(NotFound):
+        filled.upsert_items([item("orphan", None, "2000-01-01T00:00:00Z", cid="no-such-collection")])
+    assert filled.upsert_items([item("new", None, "2000-01-01T00:00:00Z")], mode="insert")["new"] == 1
+
+
+def test_deletes(filled: Store):
+    filled.delete_item("c", "lab")
+    assert filled.get_item("c", "lab") is None and "lab" not in ids(filled)
+    with pytest.raises(NotFound):
+        filled.delete_item("c", "lab")
+    with pytest.raises(Conflict):
+        filled.delete_collection("d")
+    assert filled.delete_collection("d", cascade=True) == 1
+    assert filled.get_collection("d") is None and filled.get_item("d", "gauge") is None
+    with pytest.raises(NotFound):
+        filled.delete_collection("d")
+    assert filled.delete_items("c", keep_ids={"taiwan"}) == 2
+    assert [i["id"] for i in filled.iter_items("c")] == ["taiwan"]
+
+
+def test_a_failed_transaction_leaves_everything_as_it_was(filled: Store):
+    before = [i["id"] for i in filled.iter_items()]
+    with pytest.raises(RuntimeError):
+        with filled.transaction():
+            filled.upsert_items([item("doomed", None, "2000-01-01T00:00:00Z")])
+            filled.delete_item("c", "taiwan")
+            filled.upsert_collection(collection("doomed"))
+            raise RuntimeError("stop")
+    assert [i["id"] for i in filled.iter_items()] == before
+    assert filled.get_collection("doomed") is None
+    with pytest.raises(NotFound):  # a failing upsert rolls back its own earlier items too
+        filled.upsert_items([item("first", None, "2000-01-01T00:00:00Z"), item("x", None, "2000-01-01T00:00:00Z",
+                                                                                cid="missing")])
+    assert filled.get_item("c", "first") is None
+
+
+def test_counts_ids_iteration_types_values_and_last_modified(filled: Store):
+    assert filled.count_items() == 5 and filled.count_items("c") == 4
+    assert filled.item_ids("c", 2) == ["fiji", "lab"]
+    assert [i["id"] for i in filled.iter_items("c")] == ["taiwan", "fiji", "moon", "lab"]
+    types = filled.property_types("c")
+    assert types["tags"] == "array" and types["year"] == "number" and types["title"] == "string"
+    assert "year" in filled.property_types()
+    assert filled.property_values("tags", "c") == ["lab", "ocean", "seismology", "taiwan"]
+    stamp = filled.last_modified("c", "taiwan")
+    assert stamp and filled.last_modified("c") >= stamp
+
+
+def test_state_round_trips_json(store: Store):
+    assert store.get_state("harvest:x") is None
+    store.set_state("harvest:x", {"at": "2026-01-01T00:00:00Z", "n": [1, 2]})
+    assert store.get_state("harvest:x") == {"at": "2026-01-01T00:00:00Z", "n": [1, 2]}
+
+
+# -- item search -------------------------------------------------------------------------------
+
+def test_spatial_search_with_exact_geometry_antimeridian_and_bodies(filled: Store):
+    assert ids(filled, bbox=[120.5, 22.5, 121.5, 23.5]) == {"taiwan"}
+    assert ids(filled, bbox=[179, -18, -179, -16]) == {"fiji"}
+    assert ids(filled, bbox=[-179.9, -17, -179.5, -16.5]) == {"fiji"}
+    assert ids(filled, bbox=[170, -18, 175, -16]) == set()
+    triangle = {"type": "Polygon", "coordinates": [[[119, 21], [120.4, 21], [119, 22.4], [119, 21]]]}
+    assert ids(filled, intersects=triangle) == set()  # inside the item's bbox corner's reach, but not touching
+    assert ids(filled, intersects={"type": "Point", "coordinates": [120.5, 22.5]}) == {"taiwan"}
+    assert "moon" not in ids(filled, bbox=[-180, -90, 180, 90])
+    assert ids(filled, bbox=[119, 21, 122, 24], target="moon") == {"moon"}
+    assert "lab" not in ids(filled, bbox=[-180, -90, 180, 90])
+
+
+def test_time_ids_collections_and_text(filled: Store):
+    y2011 = (normalise_timestamp("2011-06-01T00:00:00Z"), normalise_timestamp("2011-07-01T00:00:00Z"))
+    assert ids(filled, datetime=y2011) == {"fiji"}
+    assert ids(filled, datetime=(None, normalise_timestamp("2000-01-01T00:00:00Z"))) == {"gauge"}
+    assert ids(filled, bbox=[-180, -90, 180, 90], datetime=y2011) == {"fiji"}
+    assert ids(filled, ids=["taiwan", "gauge"], collections=["d"]) == {"gauge"}
+    assert ids(filled, q=["earthquake"]) == {"taiwan"}  # stemmed
+    assert ids(filled, q=["屏东"]) == {"taiwan"} and ids(filled, q=["东屏"]) == set()
+    assert ids(filled, q=["fiji", "lunar"]) == {"fiji", "moon"}  # OR between terms
+    assert ids(filled, q=['"); DROP TABLE items; --']) == set()
+
+
+def test_cql2_filters(filled: Store):
+    contains = {"op": "a_contains", "args": [{"property": "tags"}, ["seismology"]]}
+    assert ids(filled, filter=contains) == {"taiwan"}
+    after = {"op": ">=", "args": [{"property": "year"}, 2011]}
+    assert ids(filled, filter=after) == {"fiji", "lab"}
+    spatial = {"op": "s_intersects", "args": [{"property": "geometry"}, box(0, 50, 2, 52)]}
+    assert ids(filled, filter=spatial) == {"gauge"}
+    temporal = {"op": "t_intersects", "args": [{"property": "datetime"},
+                                               {"interval": ["2011-03-01T00:00:00Z", "2011-04-01T00:00:00Z"]}]}
+    assert ids(filled, filter=temporal) == {"fiji"}
+    evil = {"op": "=", "args": [{"property": "title"}, "x' OR '1'='1"]}
+    assert ids(filled, filter=evil) == set()
+    with pytest.raises(QueryError):
+        filled.search(SearchQuery(filter={"op": "=", "args": [{"property": "x') OR 1=1 --"}, 1]}))
+
+
+def test_sort_and_keyset_paging_both_ways(filled: Store):
+    seen, token, pages = [], None, []
+    while True:
+        page = filled.search(SearchQuery(limit=2, token=token, sortby=[("datetime", False)]))
+        assert page.matched == 5
+        pages.append(page)
+        seen += [i["id"] for i in page.items]
+        token = page.next_token
+        if not token:
+            break
+    assert seen == ["moon", "lab", "fiji", "taiwan", "gauge"]
+    back = filled.search(SearchQuery(limit=2, token=pages[-1].prev_token, sortby=[("datetime", False)]))
+    assert [i["id"] for i in back.items] == [i["id"] for i in pages[-2].items]
+    by_year = filled.search(SearchQuery(limit=10, sortby=[("year", True)], collections=["c"]))
+    assert [i["id"] for i in by_year.items] == ["taiwan", "fiji", "lab", "moon"]  # no value: last when ascending
+
+
+def test_bad_tokens_are_query_errors(filled: Store):
+    for token in ("not-a-token", "eyJkIjogMX0", "e30"):
+        with pytest.raises(QueryError):
+            filled.search(SearchQuery(token=token))
+
+
+# -- collection search -------------------------------------------------------------------------
+
+def test_collection_search_by_extent_text_and_page(filled: Store):
+    def found(**kwargs: Any) -> list[str]:
+        return [c["id"] for c in filled.search_collections(CollectionQuery(limit=100, **kwargs)).collections]
+
+    assert found(bbox=[0, 45, 5, 50]) == ["d"]
+    assert found(bbox=[170, 0, -170, 10]) == ["c"]  # crosses the antimeridian
+    assert found(datetime=(normalise_timestamp("1991-01-01T00:00:00Z"), normalise_timestamp("1991-02-01T00:00:00Z"))) \
+        == ["d"]
+    assert found(q=["asia"]) == ["c"] and found(q=["河流"]) == ["d"] and found(q=["optical", "gauges"]) == ["c", "d"]
+    page = filled.search_collections(CollectionQuery(limit=1, offset=1))
+    assert page.matched == 2 and [c["id"] for c in page.collections] == ["d"]
+
+
+def test_readers_in_threads_see_committed_writes(filled: Store):
+    results: list[set[str]] = []
+
+    def read() -> None:
+        results.append(ids(filled, collections=["c"]))
+
+    filled.upsert_items([item("late", None, "2000-01-01T00:00:00Z")])
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join()
+    assert results == [{"taiwan", "fiji", "moon", "lab", "late"}]
