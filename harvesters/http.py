@@ -2,7 +2,7 @@
 
 - connect/read timeouts on every request;
 - retries with exponential backoff on connection errors, 429 and 5xx, honouring ``Retry-After``;
-- a polite User-Agent (with a contact address from ``$GEOSTUDIES_CONTACT`` when set);
+- a polite User-Agent (with a contact address when one is given: ``geostudies harvest`` takes ``$GEOSTUDIES_CONTACT``);
 - a per-host minimum interval between requests;
 - redirects followed (requests does), 204 and 404 returned as "nothing there" (``None``);
 - bodies that cannot be decoded raise :class:`HarvestError` naming the URL.
@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import email.utils
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -34,8 +33,7 @@ class HarvestError(Exception):
         self.url, self.reason = url, reason
 
 
-def user_agent() -> str:
-    contact = os.environ.get("GEOSTUDIES_CONTACT")
+def user_agent(contact: str | None = None) -> str:
     suffix = f"; mailto:{contact}" if contact else ""
     return f"geostudies-harvester/{__version__} (geoscience study catalogue{suffix})"
 
@@ -67,9 +65,10 @@ class HttpClient:
     _last: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     requests_made: int = 0
+    contact: str | None = None    # an e-mail address for the User-Agent (Crossref's polite pool likes one)
 
     def __post_init__(self) -> None:
-        self.session.headers["User-Agent"] = user_agent()
+        self.session.headers["User-Agent"] = user_agent(self.contact)
         self.session.headers["Accept-Encoding"] = "gzip"
 
     def _pace(self, url: str) -> None:

@@ -1,6 +1,7 @@
 """The ``geostudies`` command line: one subcommand per library entry point."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -141,11 +142,14 @@ def serve(db: str, host: str, port: int, workers: int, dev: bool) -> None:
 def harvest(db: str, sources: tuple[str, ...], studies: tuple[str, ...], since: str | None, dry_run: bool,
             config: Path | None) -> None:
     """Fetch metadata from the datasets' own services into the store."""
-    from harvesters.run import run_harvest
+    from harvesters.run import load_config, run_harvest
 
+    settings = load_config(config)
+    if os.environ.get("GEOSTUDIES_CONTACT"):
+        settings.http.setdefault("contact", os.environ["GEOSTUDIES_CONTACT"])
     with open_store(db) as store:
         reports = run_harvest(store, list(sources), studies=list(studies), since=since, dry_run=dry_run,
-                              config_path=config)
+                              config=settings)
     failed = False
     for report in reports:
         click.echo(report.summary())
