@@ -42,7 +42,7 @@ def describe(exc: BaseException, asset: str) -> DataAccessError:
         return AreaError(f"the area does not overlap asset {asset}")
     if isinstance(exc, InvalidExpression):
         return ParameterError(f"invalid expression: {exc}")
-    text = str(exc)
+    text = " | ".join(_chain(exc))
     if m := HTTP_CODE.search(text):
         return UpstreamError(f"asset {asset}: the upstream server answered HTTP {m.group(1)}")
     if TIMEOUT.search(text):
@@ -52,6 +52,17 @@ def describe(exc: BaseException, asset: str) -> DataAccessError:
     if isinstance(exc, (RasterioError, RioTilerError)):
         return UpstreamError(f"asset {asset}: reading failed ({type(exc).__name__})")
     return UpstreamError(f"asset {asset}: reading failed ({type(exc).__name__})")
+
+
+def _chain(exc: BaseException) -> list[str]:
+    """Messages of ``exc`` and its causes: rasterio's "Read failed" wraps GDAL's actual error."""
+    texts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    return texts
 
 
 @contextmanager
