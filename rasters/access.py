@@ -258,6 +258,10 @@ class RasterAccess:
             bounds = windows.bounds(window, transform0)
             crs = first.crs
             width, height = int(window.width), int(window.height)
+        for item, selection in zip(items[1:], selections[1:]):  # bodies first: FirstMethod may stop early
+            with open_sources(self.ctx, item, selection.assets) as sources:
+                for source in sources:
+                    check_body(source, area.body)
         if size is None:
             check_pixels(self.settings, width, height, "the mosaic")
         else:
@@ -284,6 +288,7 @@ class RasterAccess:
                 for s in sources:
                     hrefs[f"{_item_label(item)}:{s.name}"] = redact(s.href)
                 img = images[0] if len(images) == 1 else ImageData.create_from_list(images)
+                img.band_names = [f"b{i + 1}" for i in range(img.count)]
                 counts = [im.count for im in images]
                 inside = cutline(geom, img)
                 apply_inside(img, inside)

@@ -29,14 +29,23 @@ def area_tag(geojson: dict[str, Any]) -> str:
     return text[: AREA_TAG_LIMIT - 12] + "...(cut)"
 
 
+def _fits(value: float, dtype: numpy.dtype) -> bool:
+    """Whether ``value`` is a value of ``dtype`` (a nodata an expression's float output cannot keep)."""
+    if numpy.isnan(value):
+        return dtype.kind == "f"
+    if dtype.kind in "iu":
+        info = numpy.iinfo(dtype)
+        return value.is_integer() and info.min <= value <= info.max
+    return dtype.kind == "f"
+
+
 def write_cog(read: AreaRead, tags: dict[str, str]) -> bytes:
     """The COG bytes of ``read``; ``tags`` go into the GDAL metadata domain of the file."""
     img = read.image
     data: numpy.ma.MaskedArray = img.array
     count, height, width = data.shape
     dtype = data.dtype
-    nodata = img.nodata if img.nodata is not None and numpy.can_cast(numpy.min_scalar_type(img.nodata), dtype) \
-        else None
+    nodata = img.nodata if img.nodata is not None and _fits(float(img.nodata), dtype) else None
     if dtype == numpy.bool_:
         data, dtype = numpy.ma.MaskedArray(data.astype("uint8")), numpy.dtype("uint8")
     mask = numpy.ma.getmaskarray(data)

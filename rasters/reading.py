@@ -238,6 +238,7 @@ def read_area(ctx: Context, item: dict[str, Any], area: Area, selection: Selecti
                 warnings.simplefilter("ignore", UserWarning)
                 images.append(source.reader.part(bounds, dst_crs=crs, bounds_crs=crs, width=width, height=height))
         img = images[0] if len(images) == 1 else ImageData.create_from_list(images)
+        img.band_names = [f"b{i + 1}" for i in range(img.count)]  # rio-tiler's names for expressions
         img.crs = crs
         inside = cutline(out_geom, img)
         apply_inside(img, inside)
