@@ -44,6 +44,7 @@ from rasters import (
 )
 from rasters.bodies import body_of_crs, to_pyproj
 from rasters.reading import snapped_window
+from tests.cogbytes import tile_floor
 from tests.rangeserver import RangeServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "rasters"
@@ -647,23 +648,6 @@ def test_a_signed_href_is_read_with_its_query(server: RangeServer, settings: Ras
 
 
 # -- bytes read -----------------------------------------------------------------------------------------
-def tile_floor(path: Path, geom_bounds: tuple[float, float, float, float]) -> int:
-    """Header bytes (everything before the first tile of any level) + compressed bytes of the touched
-    full-resolution tiles: what any reader must fetch for a native-resolution clip."""
-    with rasterio.open(path) as src:
-        window = snapped_window(geom_bounds, src.transform, src.width, src.height)
-        bh, bw = src.block_shapes[0]
-        tiles = sum(int(src.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=1))
-                    for r in range(int(window.row_off) // bh, (int(window.row_off + window.height) - 1) // bh + 1)
-                    for c in range(int(window.col_off) // bw, (int(window.col_off + window.width) - 1) // bw + 1))
-        offsets = [int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1))]
-        levels = len(src.overviews(1))
-    for level in range(levels):
-        with rasterio.open(path, overview_level=level) as ovr:
-            offsets.append(int(ovr.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1)))
-    return min(offsets) + tiles
-
-
 def test_a_cold_clip_fetches_at_most_twice_the_tile_floor(access: RasterAccess, server: RangeServer) -> None:
     for bbox in ([10.0, 45.0, 11.0, 46.0], [100.2, 30.3, 101.2, 31.3]):
         area = Area.from_bbox(bbox)
@@ -671,7 +655,7 @@ def test_a_cold_clip_fetches_at_most_twice_the_tile_floor(access: RasterAccess, 
         server.reset()
         data = access.clip(make_item(server, "world", {"mask": path}), area)
         fetched = server.bytes()
-        floor = tile_floor(FIXTURES / "cog_world.tif", tuple(bbox))
+        floor = sum(tile_floor(FIXTURES / "cog_world.tif", bbox))
         with cog(data) as out:
             assert out.width == 100 and out.height == 100
         assert fetched <= 2 * floor, f"{fetched} bytes fetched for a floor of {floor}"
