@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy
+import pyproj
 import rasterio
 import shapely.geometry
 from rasterio import windows
 from rasterio.crs import CRS
-from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
+from rio_tiler.errors import EmptyMosaicError, PointOutsideBounds, TileOutsideBounds
 from rio_tiler.models import ImageData, PointData
 from rio_tiler.mosaic import mosaic_reader
 from rio_tiler.mosaic.methods import defaults as methods
@@ -130,18 +131,15 @@ class RasterAccess:
                 points = []
                 for source in sources:
                     check_body(source, probe.body)
-                    import pyproj
                     t = pyproj.Transformer.from_crs(lonlat_crs(probe.body, source.crs), to_pyproj(source.crs),
                                                     always_xy=True)
                     x, y = t.transform(lon, lat)
                     with upstream_errors(source.name):
                         try:
                             points.append(source.reader.point(x, y, coord_crs=source.crs))
-                        except Exception as exc:
-                            if type(exc).__name__ == "PointOutsideBounds":
-                                raise AreaError(f"the point ({lon:g}, {lat:g}) is outside asset {source.name}") \
-                                    from exc
-                            raise
+                        except PointOutsideBounds as exc:
+                            raise AreaError(f"the point ({lon:g}, {lat:g}) is outside asset {source.name}") \
+                                from exc
                 pt = points[0] if len(points) == 1 else PointData.create_from_list(points)
                 counts = [p.count for p in points]
                 bands = selection.band_names(counts)

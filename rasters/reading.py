@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy
+import pyproj
 import shapely
 import shapely.geometry
 from affine import Affine
@@ -150,8 +151,6 @@ def area_in_source(area: Area, source: Source) -> BaseGeometry:
 
 def project_geometry(geom: BaseGeometry, src: CRS, dst: CRS) -> BaseGeometry:
     """``geom`` from ``src`` to ``dst`` (densified to a thousandth of its size first)."""
-    import pyproj
-
     if src == dst:
         return geom
     minx, miny, maxx, maxy = geom.bounds
