@@ -25,9 +25,9 @@ import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
 RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
@@ -102,7 +102,7 @@ class RangeServer:
         self.host = f"127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="rangeserver", daemon=True)
 
-    def start(self) -> "RangeServer":
+    def start(self) -> RangeServer:
         self._thread.start()
         return self
 
@@ -127,13 +127,13 @@ class _Handler(BaseHTTPRequestHandler):
     server_ref: RangeServer
     protocol_version = "HTTP/1.1"  # keep-alive, as object stores do; GDAL reuses connections
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the default stderr log
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self._serve(head=True)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve(head=False)
 
     # -- routing --------------------------------------------------------------------------------------
