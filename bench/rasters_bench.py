@@ -42,9 +42,9 @@ import shapely.geometry
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rasters import Area, RasterAccess, RasterSettings, gdal_options
-from tests.cogbytes import tile_floor
-from tests.rangeserver import RangeServer
+from rasters import Area, RasterAccess, RasterSettings, gdal_options  # noqa: E402
+from tests.cogbytes import tile_floor  # noqa: E402
+from tests.rangeserver import RangeServer  # noqa: E402
 
 DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "rasters"
 WORLD = "cog_world.tif"

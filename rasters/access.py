@@ -256,7 +256,8 @@ class RasterAccess:
             bounds = windows.bounds(window, transform0)
             crs = first.crs
             width, height = int(window.width), int(window.height)
-        for item, selection in zip(items[1:], selections[1:]):  # bodies first: FirstMethod may stop early
+        # Every item's body first: FirstMethod may stop before reading the later items.
+        for item, selection in zip(items[1:], selections[1:], strict=True):
             with open_sources(self.ctx, item, selection.assets) as sources:
                 for source in sources:
                     check_body(source, area.body)

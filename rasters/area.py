@@ -119,7 +119,7 @@ class Area:
 
     # -- views ----------------------------------------------------------------------------------------
     def to_geojson(self) -> dict[str, Any]:
-        return shapely.geometry.mapping(self.geometry)  # type: ignore[return-value]
+        return dict(shapely.geometry.mapping(self.geometry))
 
     @property
     def crosses_antimeridian(self) -> bool:

@@ -53,7 +53,7 @@ class Selection:
             return None
         offsets: dict[str, int] = {}
         total = 0
-        for name, count in zip(self.assets, band_counts):
+        for name, count in zip(self.assets, band_counts, strict=True):
             offsets[name] = total
             total += count
 
@@ -73,7 +73,7 @@ class Selection:
         if self.expression is not None:
             return [block.strip() for block in self.expression.split(";") if block.strip()]
         names = []
-        for name, count in zip(self.assets, band_counts):
+        for name, count in zip(self.assets, band_counts, strict=True):
             names += [name] if count == 1 else [f"{name}_b{k}" for k in range(1, count + 1)]
         return names
 

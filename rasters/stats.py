@@ -27,7 +27,7 @@ def band_statistics(read: AreaRead, percentiles: Sequence[float] = (2, 98), hist
                     histogram_range: Sequence[float] | None = None) -> dict[str, dict[str, Any]]:
     """``{band: {count, valid_percent, min, max, mean, std, median, percentile_P..., histogram}}``."""
     pcts = [int(p) for p in percentiles]
-    if any(p < 0 or p > 100 or p != q for p, q in zip(pcts, percentiles)):
+    if any(p < 0 or p > 100 or p != q for p, q in zip(pcts, percentiles, strict=True)):
         raise ParameterError("percentiles are whole numbers from 0 to 100")
     if not 1 <= int(histogram_bins) <= 1000:
         raise ParameterError("histogram_bins must be between 1 and 1000")
@@ -40,7 +40,7 @@ def band_statistics(read: AreaRead, percentiles: Sequence[float] = (2, 98), hist
     img = read.image
     stats = img.statistics(percentiles=pcts, hist_options=hist, coverage=read.inside.astype("float64"))
     out: dict[str, dict[str, Any]] = {}
-    for name, s in zip(read.bands, stats.values()):
+    for name, s in zip(read.bands, stats.values(), strict=True):
         d = s.model_dump()
         row: dict[str, Any] = {
             "count": int(d["valid_pixels"]),

@@ -6,6 +6,7 @@ The truth for pixel checks is the same window read from the local file with rast
 """
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import shutil
@@ -90,15 +91,18 @@ def make_item(server: RangeServer | None, item_id: str, files: dict[str, str], b
         "type": "Feature", "stac_version": "1.1.0", "id": item_id, "collection": collection, "bbox": bbox,
         "geometry": shapely.geometry.mapping(shapely.geometry.box(w, s, e, n)) if w < e else None,
         "properties": {"datetime": datetime},
-        "assets": {name: {"href": href if raw_hrefs or server is None else server.url(href), "type": COG_TYPE, "roles": ["data"]}
-                   for name, href in files.items()},
+        "assets": {name: {"href": href if raw_hrefs or server is None else server.url(href), "type": COG_TYPE,
+                          "roles": ["data"]} for name, href in files.items()},
         "links": [],
     }
 
 
-def cog(data: bytes) -> Any:
-    """Open COG bytes (a context manager giving the dataset)."""
-    return MemoryFile(data).open()
+@contextlib.contextmanager
+def cog(data: bytes) -> Iterator[Any]:
+    """Open COG bytes. The MemoryFile is held for as long as the dataset: once it is collected, GDAL's
+    in-memory file is gone and reading tiles fails at random."""
+    with MemoryFile(data) as memory, memory.open() as dataset:
+        yield dataset
 
 
 def direct(path: Path, geom: Any, masked: bool = True) -> tuple[numpy.ma.MaskedArray, numpy.ndarray, Any]:
@@ -117,7 +121,8 @@ def area_in(path: Path, area: Area) -> Any:
         return area.in_crs(src.crs, tuple(src.bounds)).intersection(shapely.geometry.box(*src.bounds))
 
 
-GREENLAND = {"type": "Polygon", "coordinates": [[[-60, 73.4], [-57.5, 73.5], [-57.8, 74.2], [-59.5, 74.3], [-60, 73.4]]]}
+GREENLAND = {"type": "Polygon",
+             "coordinates": [[[-60, 73.4], [-57.5, 73.5], [-57.8, 74.2], [-59.5, 74.3], [-60, 73.4]]]}
 
 
 # -- settings -------------------------------------------------------------------------------------------
