@@ -96,6 +96,34 @@ class RasterAccess:
             return render(read.image, fmt, rescale, colormap)
         return self._run(run)
 
+    def overlay(self, item: dict[str, Any], area: Area, assets: Sequence[str] | None = None,
+                expression: str | None = None, fmt: str = "png", max_size: int | None = None,
+                rescale: Sequence[Sequence[float]] | None = None,
+                colormap: str | None = None) -> tuple[bytes, str, tuple[float, float, float, float]]:
+        """(picture, media type, (west, south, east, north)): a preview warped for a web map, to lay over it.
+
+        On Earth the picture is in Web Mercator (EPSG:3857), so a Leaflet ``imageOverlay`` with the returned
+        lon/lat bounds puts every pixel where it belongs; on another body it is in that body's lon/lat
+        (for an equirectangular map).
+        """
+        image_format(fmt)
+        size = self._max_size(max_size)
+        selection = asset_selection.select(item, assets, expression)
+
+        def run() -> tuple[bytes, str, tuple[float, float, float, float]]:
+            with open_sources(self.ctx, item, selection.assets[:1]) as (first,):
+                target = (CRS.from_epsg(3857) if area.body == "earth"
+                          else CRS.from_wkt(lonlat_crs(area.body, first.crs).to_wkt()))
+            read = read_area(self.ctx, item, area, selection, max_size=size, dst_crs=target, what="the overlay")
+            west, south, east, north = windows.bounds(windows.Window(0, 0, read.image.width, read.image.height),
+                                                      read.image.transform)
+            if area.body == "earth":
+                to_lonlat = pyproj.Transformer.from_crs(3857, 4326, always_xy=True)
+                (west, east), (south, north) = to_lonlat.transform([west, east], [south, north])
+            picture, media_type = render(read.image, fmt, rescale, colormap)
+            return picture, media_type, (west, south, east, north)
+        return self._run(run)
+
     def clip(self, item: dict[str, Any], area: Area, assets: Sequence[str] | None = None,
              expression: str | None = None, dst_crs: str | None = None) -> bytes:
         """A Cloud-Optimized GeoTIFF of the area at native resolution, masked outside the polygon, in the

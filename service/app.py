@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 
 from catalog.store import Store, open_store
+from rasters import RasterAccess
 
 from .config import ServiceConfig
 from .context import AppState
@@ -34,7 +35,8 @@ def create_app(config: ServiceConfig | None = None, *, store: Store | None = Non
     if store is None:
         store = open_store(config.store, readonly=True)
     app.extensions["geostudies"] = AppState(store=store, config=config,
-                                            extensions=ExtensionSet(extensions or default_extensions()))
+                                            extensions=ExtensionSet(extensions or default_extensions()),
+                                            rasters=RasterAccess(config.rasters))
     CORS(app, expose_headers=["ETag", "Last-Modified", "Geostudies-Warning"])
     register_error_handlers(app)
     app.register_blueprint(core_bp)

@@ -157,5 +157,72 @@ def harvest(db: str, sources: tuple[str, ...], studies: tuple[str, ...], since: 
     sys.exit(1 if failed else 0)
 
 
+@main.command()
+@db_option
+@click.argument("items", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--collection", "collection_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A STAC Collection JSON to create or update first; its id is given to every Item.")
+@click.option("--skip-invalid", is_flag=True, help="Load the good lines and report the bad ones (default: refuse).")
+def load(db: str, items: Path, collection_file: Path | None, skip_invalid: bool) -> None:
+    """Bulk-load STAC Items (newline-delimited JSON) through the store, all or nothing.
+
+    Give an Item a 'geostudies:studies' property naming studies to attach it to them (data access then
+    reads its raster assets for those studies).
+    """
+    import time
+
+    from tqdm import tqdm
+
+    from catalog.load import LoadRefused, load_items
+
+    collection = orjson.loads(collection_file.read_bytes()) if collection_file else None
+    if collection is not None and not (isinstance(collection, dict) and isinstance(collection.get("id"), str)):
+        raise click.UsageError(f"{collection_file}: not a STAC Collection (no string 'id')")
+    started = time.perf_counter()
+    with open_store(db) as store, tqdm(desc="loading", unit=" items", disable=None) as bar:
+        try:
+            report = load_items(store, items, collection=collection, skip_invalid=skip_invalid, progress=bar.update)
+        except LoadRefused as exc:
+            for problem in exc.problems[:50]:
+                click.echo(str(problem), err=True)
+            more = len(exc.problems) - 50
+            click.echo((f"... and {more} more\n" if more > 0 else "") + f"load refused: {exc}; the catalogue at "
+                       f"{db} is unchanged (use --skip-invalid to load the good lines)", err=True)
+            sys.exit(1)
+    for problem in report.skipped:
+        click.echo(f"skipped: {problem}", err=True)
+    seconds = time.perf_counter() - started
+    click.echo(f"loaded {report.read} items into {db} in {seconds:.1f} s ({report.read / max(seconds, 1e-9):,.0f} "
+               f"items/s): {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
+               f"{len(report.skipped)} problem(s) skipped")
+
+
+@main.command()
+@db_option
+@click.argument("study")
+@click.option("--collection", help="Only the Items of this collection.")
+@click.option("--assets", help="Comma-separated asset names (default: the Items' raster data assets).")
+@click.option("--format", "fmt", type=click.Choice(["tif", "png", "csv"]), default="tif", show_default=True,
+              help="tif: a clip (COG) per Item; png: a preview per Item; csv: a time series per collection.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+def data(db: str, study: str, collection: str | None, assets: str | None, fmt: str, out: Path) -> None:
+    """Fetch the data of a study's area: every clip (or preview, or the time series), resumable."""
+    from tqdm import tqdm
+
+    from rasters import DataAccessError, RasterAccess, RasterSettings
+    from rasters.download import fetch_study
+
+    access = RasterAccess(RasterSettings.from_env(os.environ))
+    names = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
+    with open_store(db, readonly=True) as store, tqdm(desc=f"{study}", unit=" files", disable=None) as bar:
+        try:
+            report = fetch_study(store, access, study, out, collection=collection, assets=names, fmt=fmt,
+                                 progress=lambda _: bar.update(1))
+        except (LookupError, DataAccessError) as exc:
+            raise click.UsageError(getattr(exc, "description", None) or str(exc)) from None
+    click.echo(f"{study} -> {out}: {report.summary()}")
+    sys.exit(1 if report.failed else 0)
+
+
 if __name__ == "__main__":
     main()

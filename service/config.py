@@ -6,13 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from catalog.store import DEFAULT_DB
+from rasters import RasterSettings
 
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
-
-
-def _list(value: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
 @dataclass(frozen=True)
@@ -23,7 +20,7 @@ class ServiceConfig:
     tile_url: str = OSM_TILES                      # base-map tiles; "" draws the offline outline only
     tile_attribution: str = OSM_ATTRIBUTION
     public_url: str | None = None                  # base URL for links; None: the request's own host
-    asset_hosts: tuple[str, ...] = ()              # hosts whose raster assets data access may read
+    rasters: RasterSettings = field(default_factory=RasterSettings)  # data access: allowed hosts, caps
     max_body_bytes: int = 1_000_000
     web_plugins: tuple[str, ...] | None = None     # HTML front-ends to load (None: every installed one)
     extra: Mapping[str, str] = field(default_factory=dict)  # settings of plugins, by name
@@ -31,13 +28,14 @@ class ServiceConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: object) -> ServiceConfig:
         """``GEOSTUDIES_DB``, ``GEOSTUDIES_TILES``, ``GEOSTUDIES_TILES_ATTRIBUTION``, ``GEOSTUDIES_PUBLIC_URL``,
-        ``GEOSTUDIES_ASSET_HOSTS``; keyword overrides (e.g. a ``--db`` option) win."""
+        and the data-access settings (``GEOSTUDIES_ASSET_HOSTS``, ``GEOSTUDIES_LOCAL_DIRS``, ... see
+        :meth:`rasters.RasterSettings.from_env`); keyword overrides (e.g. a ``--db`` option) win."""
         values: dict[str, object] = {
             "store": environ.get("GEOSTUDIES_DB", DEFAULT_DB),
             "tile_url": environ.get("GEOSTUDIES_TILES", OSM_TILES),
             "tile_attribution": environ.get("GEOSTUDIES_TILES_ATTRIBUTION", OSM_ATTRIBUTION),
             "public_url": environ.get("GEOSTUDIES_PUBLIC_URL") or None,
-            "asset_hosts": _list(environ.get("GEOSTUDIES_ASSET_HOSTS")),
+            "rasters": RasterSettings.from_env(environ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

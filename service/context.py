@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from catalog.store import Store
+from rasters import RasterAccess
 
 from .config import ServiceConfig
 
@@ -46,6 +47,7 @@ class AppState:
     store: Store
     config: ServiceConfig
     extensions: ExtensionSet
+    rasters: RasterAccess
     pages: HtmlPages = field(default_factory=HtmlPages)
 
 
@@ -59,6 +61,10 @@ def current_store() -> Store:
 
 def current_config() -> ServiceConfig:
     return state().config
+
+
+def raster_access() -> RasterAccess:
+    return state().rasters
 
 
 def html_pages() -> HtmlPages:

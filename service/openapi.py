@@ -5,31 +5,10 @@ import html
 from typing import Any
 
 from .extensions import COLLECTIONS, ITEMS, SEARCH, ExtensionSet
-
-ERROR = {"$ref": "#/components/schemas/Exception"}
-GEOJSON = "application/geo+json"
-
-
-def _json(schema: dict[str, Any], mime: str = "application/json") -> dict[str, Any]:
-    return {"content": {mime: {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "Bad request: the description says which parameter is wrong", 404: "Not found",
-            413: "Request too large (body, geometry or list over its cap)", 406: "Not acceptable",
-            415: "Unsupported media type"}
-    # Browsers (Accept preferring text/html, or f=html) get the same error as an HTML page.
-    content = {"application/json": {"schema": ERROR}, "text/html": {"schema": {"type": "string"}}}
-    out = {str(c): {"description": text[c], "content": content} for c in codes}
-    out["500"] = {"description": "Server error", "content": content}
-    # The WSGI server itself refuses an over-long request line before the app sees it.
-    out["414"] = {"description": "URI too long (send the search as POST /search)",
-                  "content": {"text/html": {"schema": {"type": "string"}}}}
-    return out
-
-
-def _path_param(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "description": description, "required": True, "schema": {"type": "string"}}
+from .oas import GEOJSON
+from .oas import error_responses as _errors
+from .oas import json_content as _json
+from .oas import path_param as _path_param
 
 
 def _search_body(extensions: ExtensionSet) -> dict[str, Any]:
@@ -131,6 +110,7 @@ def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
                          "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
                                        **_errors(400, 413)}},
             },
+            **extensions.paths(),
         },
         "components": {"schemas": {
             "Exception": {"type": "object", "required": ["code", "description"], "properties": {

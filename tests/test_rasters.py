@@ -665,3 +665,17 @@ def test_a_cold_clip_fetches_at_most_twice_the_tile_floor(access: RasterAccess, 
             assert out.width == 100 and out.height == 100
         assert fetched <= 2 * floor, f"{fetched} bytes fetched for a floor of {floor}"
         assert server.requests() <= 5
+
+
+def test_overlay_is_web_mercator_with_lonlat_bounds(access: RasterAccess, server: RangeServer) -> None:
+    item = make_item(server, "greenland", {"band": "cog.tif"})
+    area = Area.from_geojson(GREENLAND)
+    picture, media_type, (west, south, east, north) = access.overlay(item, area, max_size=256)
+    assert media_type == "image/png"
+    # The overlay covers the area's lon/lat box (whole output pixels, so a fraction of one more at most).
+    minx, miny, maxx, maxy = shapely.geometry.shape(GREENLAND).bounds
+    eps = 1e-9
+    assert west <= minx + eps and south <= miny + eps and east >= maxx - eps and north >= maxy - eps
+    assert east - west < (maxx - minx) * 1.05 and north - south < (maxy - miny) * 1.05
+    with cog(picture) as png:
+        assert max(png.width, png.height) == 256 and png.count == 2  # grey + alpha

@@ -66,6 +66,7 @@ class Extension:
     contribute: Callable[[SearchBuilder], None] | None = None  # its part of the SearchQuery
     warnings: Callable[[SearchRequest], list[str]] | None = None  # response warnings it has to give
     blueprint: Blueprint | None = None  # routes of its own (e.g. /queryables)
+    paths: dict[str, Any] = field(default_factory=dict)  # their OpenAPI path items
 
 
 class ExtensionSet:
@@ -108,6 +109,9 @@ class ExtensionSet:
 
     def warnings(self, request: SearchRequest) -> list[str]:
         return [w for e in self.extensions if e.warnings is not None for w in e.warnings(request)]
+
+    def paths(self) -> dict[str, Any]:
+        return {path: item for e in self.extensions for path, item in e.paths.items()}
 
     def blueprints(self) -> list[Blueprint]:
         return [e.blueprint for e in self.extensions if e.blueprint is not None]
