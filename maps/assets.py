@@ -21,6 +21,7 @@ VENDOR_FILES: dict[str, list[str]] = {
                               "dist/MarkerCluster.Default.css", "MIT-LICENCE.txt", "package.json"],
     "topojson-client": ["dist/topojson-client.min.js", "LICENSE", "package.json"],
     "world-atlas": ["countries-110m.json", "LICENSE", "package.json"],
+    "uplot": ["dist/uPlot.iife.min.js", "dist/uPlot.min.css", "LICENSE", "package.json"],
 }
 
 

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from catalog.store import SearchQuery
 from service.context import current_config, current_store
+from service.extensions.data_access import study_data
 
 from .assets import VENDOR_FILES, vendor_root
 
@@ -43,7 +44,7 @@ def _base_map(body: str = "earth", **kwargs: Any) -> LocalMap:
 
 
 def render_page(template: str, map_: LocalMap | None, title: str, page_data: dict[str, Any],
-                scripts: tuple[str, ...] = (), **context: Any) -> str:
+                scripts: tuple[str, ...] = (), styles: tuple[str, ...] = (), **context: Any) -> str:
     """Render a page: a Jinja template (the escaped content) around a folium map (geometry only)."""
     header = body_map = script = Markup("")
     if map_ is not None:
@@ -53,7 +54,7 @@ def render_page(template: str, map_: LocalMap | None, title: str, page_data: dic
         body_map = Markup(figure.html.render())
         script = Markup(figure.script.render() + f"\nwindow.geostudiesMap = {map_.get_name()};")
     return render_template(template, title=title, map_header=header, map_html=body_map, map_script=script,
-                           page_data=page_data, scripts=scripts, **context)
+                           page_data=page_data, scripts=scripts, styles=styles, **context)
 
 
 def _studies(query: SearchQuery) -> list[dict[str, Any]]:
@@ -134,10 +135,14 @@ def study_page(study_id: str) -> Any:
     data = {"id": study_id, "target": target, "geometry": doc.get("geometry"),
             "harvested": [{"id": h["id"], "collection": h.get("collection"), "geometry": h.get("geometry"),
                            "title": h["properties"].get("title") or h["id"]} for h in harvested if h.get("geometry")]}
+    study_data_doc = study_data(current_store(), study_id)
+    data["data"] = study_data_doc["collections"]
     return render_page("study.html", m, p.get("title") or study_id, data,
-                       scripts=("/vendor/topojson-client/dist/topojson-client.min.js", "/static/maps/common.js",
-                                "/static/maps/study.js"),
-                       item=doc, p=p, datasets=datasets, access=access, harvested=harvested)
+                       scripts=("/vendor/topojson-client/dist/topojson-client.min.js", "/vendor/uplot/dist/uPlot.iife.min.js",
+                                "/static/maps/common.js", "/static/maps/study.js"),
+                       styles=("/vendor/uplot/dist/uPlot.min.css",),
+                       item=doc, p=p, datasets=datasets, access=access, harvested=harvested,
+                       study_data=study_data_doc)
 
 
 @bp.get("/datasets/<dataset_id>")

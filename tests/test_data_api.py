@@ -27,11 +27,12 @@ from rasters import Area, RasterSettings
 from service.app import create_app
 from service.config import ServiceConfig
 
-from .conftest import REPO, SMALL_RECORDS, needs_shared, start_server, stop_server
+from .conftest import REPO, SMALL_RECORDS, needs_browser, needs_shared, start_server, stop_server
 from .rangeserver import RangeServer
 from .test_rasters import FIXTURES, GREENLAND, area_in, direct, mars_area, numpy_stats
 
 pytestmark = needs_shared
+ARTIFACTS = REPO / "artifacts" / "screenshots"
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 ALEUTIANS = {"type": "MultiPolygon", "coordinates": [
     [[[179.5, 51.0], [180.0, 51.0], [180.0, 52.0], [179.5, 52.0], [179.5, 51.0]]],
@@ -300,3 +301,27 @@ def test_geostudies_load_refuses_bad_lines_and_writes_nothing(data_db: Path, tmp
     assert skipping.returncode == 0 and "2 problem(s) skipped" in skipping.stdout
     with open_store(db, readonly=True) as store:
         assert store.get_item("fixture-scenes", "ok") is not None
+
+
+@needs_browser
+def test_study_page_shows_previews_chart_and_overlay(data_db: Path, rangeserver: RangeServer, page):
+    server = start_server(data_db, env={"GEOSTUDIES_ASSET_HOSTS": rangeserver.host, "GEOSTUDIES_TILES": ""})
+    try:
+        page.goto(f"{server.url}/studies/greenland-fixture")
+        page.wait_for_function("document.body.getAttribute('data-charts') === 'ready'", timeout=30_000)
+        page.wait_for_function("[...document.querySelectorAll('img.preview')].every(i => i.complete)",
+                               timeout=30_000)
+        widths = page.eval_on_selector_all("img.preview", "imgs => imgs.map(i => i.naturalWidth)")
+        assert len(widths) == 3 and all(w > 0 for w in widths)
+        assert page.get_attribute(".timeseries", "data-points") == "3"
+        assert page.locator(".timeseries canvas").count() >= 1
+        page.click("li[data-item='greenland-2020-06'] button.overlay")
+        page.wait_for_selector(".leaflet-image-layer", timeout=20_000)
+        assert page.get_attribute("#mapbox", "data-overlay") == "greenland-2020-06"
+        href = page.get_attribute("li[data-item='greenland-2020-06'] a.clip", "href")
+        assert href.endswith("/clip.tif?study=greenland-fixture")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "study-data.png"), full_page=True)
+        assert page.problems == []
+    finally:
+        stop_server(server)

@@ -16,3 +16,40 @@
   }
   document.getElementById("mapbox").setAttribute("data-harvested", data.harvested.length);
 })();
+
+/* Study data: previews laid over the map on request, and a time-series chart per collection (uPlot). */
+(function () {
+  "use strict";
+  const map = window.geostudiesMap;
+  let overlay = null;
+  for (const button of document.querySelectorAll("button.overlay")) {
+    button.addEventListener("click", async () => {
+      if (!map) return;
+      const response = await fetch(button.dataset.href);
+      if (!response.ok) { button.textContent = "not available"; return; }
+      const [west, south, east, north] = response.headers.get("Geostudies-Bounds").split(",").map(Number);
+      const url = URL.createObjectURL(await response.blob());
+      if (overlay) overlay.remove();
+      overlay = L.imageOverlay(url, [[south, west], [north, east]], { opacity: 0.85 }).addTo(map);
+      document.getElementById("mapbox").setAttribute("data-overlay", button.closest("li").dataset.item);
+    });
+  }
+  const charts = document.querySelectorAll(".timeseries[data-href]");
+  let pending = charts.length;
+  const done = () => { if (--pending <= 0) document.body.setAttribute("data-charts", "ready"); };
+  if (!pending) document.body.setAttribute("data-charts", "ready");
+  for (const box of charts) {
+    fetch(box.dataset.href).then(r => r.json()).then(series => {
+      const rows = series.rows.filter(r => r.datetime && !r.error);
+      const bands = [...new Set(rows.flatMap(r => Object.keys(r.values)))];
+      const xs = rows.map(r => Date.parse(r.datetime) / 1000);
+      const data = [xs, ...bands.map(b => rows.map(r => r.values[b]))];
+      const colours = window.geostudies.PALETTE;
+      new uPlot({ width: Math.min(box.clientWidth || 360, 420), height: 180,
+        title: `${series.stat} over the study area`,
+        series: [{}, ...bands.map((b, i) => ({ label: b, stroke: colours[i % colours.length], points: { show: true } }))],
+        axes: [{}, { size: 60 }] }, data, box);
+      box.setAttribute("data-points", rows.length);
+    }).catch(() => { box.textContent = "time series not available"; }).finally(done);
+  }
+})();
