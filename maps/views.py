@@ -138,8 +138,9 @@ def study_page(study_id: str) -> Any:
     study_data_doc = study_data(current_store(), study_id)
     data["data"] = study_data_doc["collections"]
     return render_page("study.html", m, p.get("title") or study_id, data,
-                       scripts=("/vendor/topojson-client/dist/topojson-client.min.js", "/vendor/uplot/dist/uPlot.iife.min.js",
-                                "/static/maps/common.js", "/static/maps/study.js"),
+                       scripts=("/vendor/topojson-client/dist/topojson-client.min.js",
+                                "/vendor/uplot/dist/uPlot.iife.min.js", "/static/maps/common.js",
+                                "/static/maps/study.js"),
                        styles=("/vendor/uplot/dist/uPlot.min.css",),
                        item=doc, p=p, datasets=datasets, access=access, harvested=harvested,
                        study_data=study_data_doc)
