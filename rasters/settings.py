@@ -121,6 +121,10 @@ def gdal_options(settings: RasterSettings) -> dict[str, str | int]:
         # Object stores answer 429/502/503/504 under load; two quick retries hide most of those.
         "GDAL_HTTP_MAX_RETRY": "2",
         "GDAL_HTTP_RETRY_DELAY": "0.5",
+        # The smallest piece /vsicurl/ fetches (default 16 KB). Study-sized areas touch a few small tiles:
+        # measured on cog_world.tif, 16 KB made cold clips fetch up to 2.16x the tiles' bytes (header
+        # included), 4 KB 1.37x, with the same number of requests. Read once per process, at first use.
+        "CPL_VSIL_CURL_CHUNK_SIZE": "4096",
         # A COG's header and tile index (IFDs, TileOffsets/TileByteCounts) in the first GET, not several.
         "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
         # Kept at YES on purpose: with NO, GDAL 3.10 replaces the HEAD by an *unranged* GET that it
