@@ -20,7 +20,8 @@ SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SCOPES = ("site", "multi-site", "region", "global", "lab")
 NON_PUBLIC_KINDS = ("fieldwork", "lab", "literature", "model", "restricted", "other")
 ACCESS_KINDS = (
-    "stac-api", "cmr", "cds", "fdsn-station", "fdsn-event", "fdsn-dataselect", "erddap", "download", "web",
+    "stac-api", "cmr", "cds", "fdsn-station", "fdsn-event", "fdsn-dataselect", "erddap", "sciencebase", "file-index",
+    "download", "web",
 )
 PROVIDER_ROLES = ("producer", "licensor", "processor", "host")
 DISCIPLINES = (
