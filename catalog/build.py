@@ -14,6 +14,7 @@ from typing import Any
 
 import shapely.geometry
 
+from .checks import dataset_problems
 from .geometry import lonlat_problem
 from .records import RECORDS_DIR, DatasetRecord, Problem, Records, RecordsInvalid, StudyRecord, load_records
 from .schemas import SchemasUnavailable, schema_errors
@@ -80,6 +81,8 @@ def validate(root: Path | str = RECORDS_DIR, *, schemas: bool = True) -> Validat
             raise
         result.warnings.append(f"STAC build skipped because records have problems ({exc.__class__.__name__})")
         return result
+    for dataset in records.datasets:
+        result.problems += dataset_problems(dataset)
     docs = [*result.collections, *result.items]
     ids = [f"{d.get('collection', '')}/{d['id']}" for d in docs]
     for doc_id in {i for i in ids if ids.count(i) > 1}:

@@ -16,6 +16,7 @@ import yaml
 from .geometry import lonlat_problem, to_shape
 
 RECORDS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = RECORDS_DIR.parent
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SCOPES = ("site", "multi-site", "region", "global", "lab")
 NON_PUBLIC_KINDS = ("fieldwork", "lab", "literature", "model", "restricted", "other")
@@ -54,12 +55,24 @@ class RecordsInvalid(Exception):
 
 @dataclass(frozen=True)
 class DatasetUse:
-    """A data source of a study: a public dataset (``dataset_id``) or a named non-public source."""
+    """A data source of a study: a public dataset (``dataset_id``) or a named non-public source.
+
+    For a public dataset, what the study used of it, where the seed or a cited source says so: ``product``
+    (the upstream identifier among the dataset's routes: a STAC collection, CMR short name or CDS dataset),
+    ``version``, ``params`` (service parameters for the study's links, e.g. CDS variables), ``area``
+    (``worldwide``, or ``{latitude, longitude, maxradius}`` for a distance from a source) and ``time``
+    (``none``: the study's time window does not apply to this dataset).
+    """
 
     use: str
     dataset_id: str | None = None
     name: str | None = None
     kind: str | None = None
+    product: str | None = None
+    version: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    area: str | dict[str, float] | None = None
+    time: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +125,22 @@ class AccessRoute:
     networks: list[str] = field(default_factory=list)
     source: str | None = None
     item_search: bool = True  # False: a STAC API of collections only (e.g. the CDS catalogue)
+    version: str | None = None          # CMR version, product version
+    concept_id: str | None = None       # CMR collection concept id
+    params: dict[str, Any] = field(default_factory=dict)  # service parameters every link must carry
+    protocol: str | None = None         # ERDDAP: tabledap or griddap
+    item: str | None = None             # ScienceBase item id
+    pattern: str | None = None          # file index: what the files are called
+    variables: list[str] = field(default_factory=list)  # ERDDAP variables
+    area: str | None = None             # "none": the service takes no area
+    time: str | None = None             # "none": the service takes no time
+    note: str | None = None
+    options: dict[str, list[Any]] = field(default_factory=dict)  # allowed values of request fields (CDS form)
+    required: list[str] = field(default_factory=list)          # request fields a query must give
 
     @property
     def identifier(self) -> str | None:
-        return self.collection or self.short_name or self.dataset
+        return self.collection or self.short_name or self.dataset or self.item
 
 
 @dataclass(frozen=True)
@@ -141,6 +166,15 @@ class DatasetRecord:
     access: list[AccessRoute]
     flags: list[str]
     sources: list[str]
+    dois: list[str] = field(default_factory=list)  # one DOI, or one per product of a multi-product dataset
+    static: bool = False                 # the data do not vary in time: links get no time filter
+    no_machine_route: str | None = None  # why there is no machine interface
+
+    def flagged(self, prefix: str) -> bool:
+        """Whether a flag speaks about ``prefix`` (a field such as 'license' or 'extent.interval'), or about a
+        field that contains it ('extent' speaks about 'extent.interval')."""
+        fields = [f.split(":", 1)[0].strip() for f in self.flags]
+        return any(f.startswith(prefix) or prefix.startswith(f + ".") for f in fields)
 
 
 @dataclass
@@ -160,7 +194,7 @@ class _Reader:
         self.path, self.data, self.problems = path, data, problems
 
     def problem(self, field_name: str, message: str) -> None:
-        self.problems.append(Problem(_display(self.path), field_name, message))
+        self.problems.append(Problem(display_path(self.path), field_name, message))
 
     def get(self, dotted: str, kind: type | tuple[type, ...], required: bool = True, default: Any = None) -> Any:
         value: Any = self.data
@@ -213,7 +247,7 @@ class _Reader:
             return None
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -224,10 +258,10 @@ def _read_yaml(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. 2025-13-45
-        problems.append(Problem(_display(path), "(file)", f"cannot be read as YAML: {exc}".replace("\n", " ")))
+        problems.append(Problem(display_path(path), "(file)", f"cannot be read as YAML: {exc}".replace("\n", " ")))
         return None
     if not isinstance(data, dict):
-        problems.append(Problem(_display(path), "(file)", "must contain a YAML mapping"))
+        problems.append(Problem(display_path(path), "(file)", "must contain a YAML mapping"))
         return None
     return data
 
@@ -298,7 +332,7 @@ def _study(path: Path, data: dict[str, Any], problems: list[Problem]) -> StudyRe
             continue
         use = str(entry.get("use") or "").strip()
         if entry.get("id"):
-            uses.append(DatasetUse(use=use, dataset_id=str(entry["id"])))
+            uses.append(_dataset_use(r, where, entry, use))
         elif entry.get("name"):
             kind = entry.get("kind")
             if kind not in NON_PUBLIC_KINDS:
@@ -319,6 +353,28 @@ def _study(path: Path, data: dict[str, Any], problems: list[Problem]) -> StudyRe
         study_area=StudyArea(scope, r.strings("study_area.places", required=False), note, geometry),
         datasets=uses, flags=flags,
     )
+
+
+def _dataset_use(r: _Reader, where: str, entry: dict[str, Any], use: str) -> DatasetUse:
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        r.problem(f"{where}.params", "must be a mapping of service parameters")
+        params = {}
+    area = entry.get("area")
+    if area is not None and area != "worldwide":
+        keys = {"latitude", "longitude", "maxradius"}
+        numbers = isinstance(area, dict) and all(isinstance(v, (int, float)) for v in area.values())
+        if not (numbers and set(area) == keys):
+            r.problem(f"{where}.area", "must be 'worldwide' or {latitude, longitude, maxradius} in degrees")
+            area = None
+    time = entry.get("time")
+    if time not in (None, "none"):
+        r.problem(f"{where}.time", "must be 'none' (the study's time window does not apply) or absent")
+        time = None
+    version = entry.get("version")
+    return DatasetUse(use=use, dataset_id=str(entry["id"]), product=entry.get("product") or None,
+                      version=str(version) if version is not None else None, params=dict(params), area=area,
+                      time=time)
 
 
 def _flag_text(flag: Any) -> str:
@@ -367,13 +423,38 @@ def _dataset(path: Path, data: dict[str, Any], problems: list[Problem]) -> Datas
         if not (a.get("endpoint") or a.get("url")):
             r.problem(where, "needs an endpoint or url")
         networks = a.get("networks") or []
+        params = a.get("params") or {}
+        if not isinstance(params, dict):
+            r.problem(f"{where}.params", "must be a mapping of service parameters")
+            params = {}
+        options = a.get("options") or {}
+        if not (isinstance(options, dict) and all(isinstance(v, list) for v in options.values())):
+            r.problem(f"{where}.options", "must map request fields to lists of allowed values")
+            options = {}
+        if a["kind"] == "erddap" and a.get("protocol") not in (None, "tabledap", "griddap"):
+            r.problem(f"{where}.protocol", "must be tabledap or griddap")
+        if a["kind"] == "sciencebase" and not a.get("item"):
+            r.problem(f"{where}.item", "is required for a sciencebase route (the ScienceBase item id)")
+        for key in ("area", "time"):
+            if a.get(key) not in (None, "none"):
+                r.problem(f"{where}.{key}", "must be 'none' (the service takes none) or absent")
+        version = a.get("version")
         access.append(AccessRoute(
             kind=a["kind"], endpoint=a.get("endpoint"), url=a.get("url"), collection=a.get("collection"),
             short_name=a.get("short_name"), dataset=a.get("dataset"),
             networks=[str(n) for n in networks], source=a.get("source"),
             item_search=a.get("item_search", True) is not False,
+            version=str(version) if version is not None else None, concept_id=a.get("concept_id"),
+            params=dict(params), protocol=a.get("protocol"), item=a.get("item"), pattern=a.get("pattern"),
+            variables=[str(v) for v in a.get("variables") or []], area=a.get("area"), time=a.get("time"),
+            note=a.get("note"), options=dict(options), required=[str(f) for f in a.get("required") or []],
         ))
     license_id = r.text("license", required=False) or "other"
+    doi_value = r.get("doi", (str, list), required=False)
+    dois = [doi_value] if isinstance(doi_value, str) else [str(d) for d in doi_value or []]
+    for doi in dois:
+        if not re.match(r"^10\.\d{4,9}/\S+$", doi):
+            r.problem("doi", f"is not a DOI (10.NNNN/...): {doi!r}")
     return DatasetRecord(
         path=path, id=record_id, title=r.text("title"), description=r.text("description"),
         keywords=r.strings("keywords", required=False), providers=providers,
@@ -381,6 +462,8 @@ def _dataset(path: Path, data: dict[str, Any], problems: list[Problem]) -> Datas
         bbox=[float(v) for v in bbox], interval=(start, end),
         landing_page=r.get("landing_page", str, required=False), access=access, flags=flags,
         sources=[str(s) for s in r.get("sources", list, required=False, default=[])],
+        dois=dois, static=r.get("static", bool, required=False, default=False),
+        no_machine_route=r.text("no_machine_route", required=False) or None,
     )
 
 
@@ -408,13 +491,14 @@ def load_records(root: Path | str = RECORDS_DIR) -> Records:
     every: list[StudyRecord | DatasetRecord] = [*records.datasets, *records.studies]
     for rec in every:
         if rec.id in seen:
-            records.problems.append(Problem(_display(rec.path), "id", f"duplicates the id of {_display(seen[rec.id])}"))
+            records.problems.append(Problem(display_path(rec.path), "id",
+                                            f"duplicates the id of {display_path(seen[rec.id])}"))
         seen[rec.id] = rec.path
     for study in records.studies:
         for i, use in enumerate(study.datasets):
             if use.dataset_id and use.dataset_id not in known:
                 records.problems.append(Problem(
-                    _display(study.path), f"datasets[{i}].id",
+                    display_path(study.path), f"datasets[{i}].id",
                     f"refers to unknown dataset {use.dataset_id!r} (no catalog/datasets/{use.dataset_id}.yaml)",
                 ))
     return records

@@ -92,6 +92,7 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
     item.add_link(pystac.Link(rel="collection", target="../collection.json", media_type="application/json"))
     item.add_link(pystac.Link(rel="parent", target="../collection.json", media_type="application/json"))
     flags = list(study.flags)
+    added: set[tuple[str, str]] = set()
     for use in study.datasets:
         dataset = records.dataset(use.dataset_id) if use.dataset_id else None
         if dataset is None:
@@ -101,9 +102,12 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
             title=dataset.title, extra_fields={"geostudies:dataset": dataset.id},
         ))
         area = (bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None
-        links, route_flags = access_links(dataset, area, span)
+        links, route_flags = access_links(dataset, area, span, use, study.study_area.scope)
         for link in links:
-            item.add_link(pystac.Link.from_dict(link))
+            key = (link["href"], str(link.get("body")))
+            if key not in added:  # a dataset referenced twice (two uses) gives its links once
+                added.add(key)
+                item.add_link(pystac.Link.from_dict(link))
         flags.extend(route_flags)
     if study.doi:
         item.add_link(pystac.Link(rel="cite-as", target=f"https://doi.org/{study.doi}", title="Publication"))
@@ -155,14 +159,23 @@ def dataset_collection(dataset: DatasetRecord, users: list[str]) -> dict[str, An
         extra_fields={
             "geostudies:kind": "dataset",
             "geostudies:access": [
-                {k: v for k, v in vars(a).items() if v not in (None, []) and (k != "item_search" or not v)}
+                {k: v for k, v in vars(a).items() if v not in (None, [], {}) and (k != "item_search" or not v)}
                 for a in dataset.access
             ],
+            "geostudies:static": dataset.static,
+            **({"geostudies:no_machine_route": dataset.no_machine_route} if dataset.no_machine_route else {}),
             "geostudies:used_by": users,
             "geostudies:flags": dataset.flags,
             "geostudies:sources": dataset.sources,
         },
     )
+    if len(dataset.dois) == 1:
+        collection.extra_fields["sci:doi"] = dataset.dois[0]
+        collection.stac_extensions.append(SCI)
+    elif dataset.dois:
+        collection.extra_fields["geostudies:dois"] = dataset.dois  # one per product of the dataset
+    for doi in dataset.dois:
+        collection.add_link(pystac.Link(rel="cite-as", target=f"https://doi.org/{doi}", title=f"doi:{doi}"))
     if dataset.license_url:
         collection.add_link(pystac.Link(rel="license", target=dataset.license_url, title="Licence"))
     if dataset.landing_page:

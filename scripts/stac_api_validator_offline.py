@@ -65,7 +65,23 @@ def offline_urlopen(request, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 urllib.request.urlopen = offline_urlopen
+import pystac.validation.stac_validator  # noqa: E402
 import stac_validator.utilities  # noqa: E402
+
+# pystac reads extension schemas through its default StacIO, which pystac-client replaces by a requests
+# session of its own; hand pystac the offline schemas up front instead.
+_local_cache = pystac.validation.stac_validator.get_local_schema_cache
+
+
+def _offline_cache() -> dict:  # type: ignore[type-arg]
+    cache = _local_cache()
+    for url, path in INDEX.items():
+        if path.suffix == ".json":
+            cache.setdefault(url, json.loads(path.read_text()))
+    return cache
+
+
+pystac.validation.stac_validator.get_local_schema_cache = _offline_cache
 
 stac_validator.utilities.urlopen = offline_urlopen
 

@@ -45,9 +45,10 @@ def test_pystac_client_pages_through_all_results(server):
 
 def test_pystac_client_filter_cql2_text_and_json(server):
     client = pystac_client.Client.open(server.url)
-    text = client.search(filter="a_contains(\"geostudies:datasets\", ('grace-grace-fo'))", filter_lang="cql2-text")
+    mascons = "grace-fo-jpl-mascon-cri"
+    text = client.search(filter=f"a_contains(\"geostudies:datasets\", ('{mascons}'))", filter_lang="cql2-text")
     by_json = client.search(filter={"op": "a_contains", "args": [{"property": "geostudies:datasets"},
-                                                                   ["grace-grace-fo"]]}, filter_lang="cql2-json")
+                                                                   [mascons]]}, filter_lang="cql2-json")
     a, b = {i.id for i in text.items()}, {i.id for i in by_json.items()}
     assert a == b and "grace-terrestrial-water-storage-interdecadal" in a
 

@@ -132,7 +132,8 @@ def test_cli_validate_exits_non_zero_and_lists_every_problem(small_records: Path
     assert run.returncode == 1
     assert "taiwan-quake.yaml: published:" in run.stderr
     assert "demo-stac.yaml: providers[0]: must be a mapping with a name" in run.stderr
-    assert "2 problem(s)" in run.stdout
+    assert "demo-stac.yaml: license: is 'other'" in run.stderr  # no licence given and no flag saying why
+    assert "3 problem(s)" in run.stdout
 
 
 def test_cli_build_refuses_and_keeps_the_old_catalogue(small_records: Path, tmp_path: Path):

@@ -216,11 +216,12 @@ def test_cmr_granules_page_with_search_after(store, replay):
     assert report.failures == []
     follow_ups = [p for m, p, _ in replay.log if "granules.json" in p]
     assert len(follow_ups) >= 2  # page 1, then the CMR-Search-After request that comes back empty
+    # The recorded granules are of the GRACE land grid (TELLUS_GRAC_L3_JPL_RL06_LND_v04), which GlaMBIE used.
     granules = items_of(store, "grace-grace-fo-granules")
     assert granules
     sample = granules[0]
     assert sample["properties"]["start_datetime"] and sample["geometry"]["type"] in ("Polygon", "MultiPolygon")
-    assert "grace-terrestrial-water-storage-interdecadal" in {s for g in granules
+    assert "glambie-global-glacier-mass-change-2000-2023" in {s for g in granules
                                                              for s in g["properties"]["geostudies:studies"]}
     assert sample["properties"]["geostudies:harvested"]["url"].startswith("https://cmr.earthdata.nasa.gov/search")
 
