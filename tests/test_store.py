@@ -108,7 +108,8 @@ def test_bad_token_is_a_query_error(small_store):
 def test_bundled_catalogue_pingtung_by_region_text_and_dataset(store):
     assert "pingtung-2006-doublet-intraslab-stress" in ids(store, bbox=[120, 21.5, 121, 22.5])
     assert ids(store, q=["屏东"]) == {"pingtung-2006-doublet-intraslab-stress"}
-    grace = ids(store, filter={"op": "a_contains", "args": [{"property": "geostudies:datasets"}, ["grace-fo-jpl-mascon-cri"]]})
+    mascons = {"op": "a_contains", "args": [{"property": "geostudies:datasets"}, ["grace-fo-jpl-mascon-cri"]]}
+    grace = ids(store, filter=mascons)
     assert "grace-terrestrial-water-storage-interdecadal" in grace
     # Havre Seamount sits near 179W: found by an antimeridian-crossing box.
     assert "havre-seamount-multidirectional-bottom-currents" in ids(store, bbox=[178, -33, -178, -29])
