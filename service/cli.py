@@ -224,5 +224,37 @@ def data(db: str, study: str, collection: str | None, assets: str | None, fmt: s
     sys.exit(1 if report.failed else 0)
 
 
+@main.command("check-links")
+@db_option
+@click.option("--study", "studies", multiple=True, help="Only these study ids.")
+@click.option("--offline", is_flag=True, help="Check the links against the records only; send nothing.")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Harvest-style config: 'endpoints' maps upstream URLs elsewhere (a mirror, a replay server).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per link instead of text lines.")
+def check_links(db: str, studies: tuple[str, ...], offline: bool, config: Path | None, as_json: bool) -> None:
+    """Run every access link (or check it offline) and report what each returned; exit 1 on unexplained
+    failures (a link that returns nothing, fails or is invalid without a flag in the records saying why)."""
+    from catalog.linkcheck import check_links as run_checks
+    from catalog.linkcheck import summary
+    from harvesters.base import HarvestContext
+    from harvesters.run import load_config
+
+    settings = load_config(config)
+    fetch = None
+    with open_store(db, readonly=True) as store:
+        if not offline:
+            ctx = HarvestContext(store, settings)
+
+            def fetch(method: str, url: str, body: object) -> tuple[int, dict[str, str], bytes] | None:
+                response = ctx.http.request(method, ctx.endpoint(url), json=body)
+                return None if response is None else (response.status, response.headers, response.body)
+
+        results = run_checks(store, study_ids=studies, fetch=fetch)
+    for result in results:
+        click.echo(orjson.dumps(result.to_dict()).decode() if as_json else result.line())
+    click.echo(summary(results), err=True)
+    sys.exit(1 if any(r.problem for r in results) else 0)
+
+
 if __name__ == "__main__":
     main()
