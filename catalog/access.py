@@ -14,7 +14,7 @@ For each (study, dataset reference) the builder decides, from the records only:
 - **which parameters**: the route's ``params`` (e.g. FDSN ``catalog``), its ``version``/``concept_id``,
   then the reference's ``params`` and ``version`` (e.g. CDS ``variable``/``product_type``/``time``);
 - **whether it is a sample**: a scene or granule search (STAC, CMR) for a global study would return
-  millions of records, so it becomes a *sample query* (one week, ten results), labelled as such, next to
+  millions of records, so it becomes a *sample query* (its first page of ten), labelled as such, next to
   the collection itself.
 
 Each link is a STAC link dict with ``rel="geostudies:access"``. What could not be built is a flag.
@@ -36,7 +36,6 @@ Bbox = tuple[float, float, float, float]
 SCENE_KINDS = ("stac-api", "cmr", "erddap")  # searches over scenes, granules or profiles
 UNTIMED_KINDS = ("sciencebase", "file-index")  # no query: no time or area filter
 SAMPLE_SCENES = 50_000  # deg² × days above which a scene search is a sample query
-SAMPLE_DAYS = 7
 SAMPLE_LIMIT = 10
 PAGE_LIMIT = 100
 
@@ -319,10 +318,7 @@ def access_links(ds: DatasetRecord, bbox: Bbox | None, span: TimeSpan | None, us
                       window=window, params={**route.params, **use.params}, version=use.version or route.version,
                       notes=notes)
         if _needs_sample(query, scope):
-            query.sample = True
-            if query.window:
-                end = min(query.window[1], query.window[0] + dt.timedelta(days=SAMPLE_DAYS - 1))
-                query.window = (query.window[0], end)
+            query.sample = True  # the same search, one small page: runnable, and labelled as a sample
         try:
             link = BUILDERS[route.kind](query)
         except NotBuildable as exc:

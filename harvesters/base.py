@@ -63,6 +63,11 @@ class Study:
     year: int | None
     doi: str | None
     disciplines: list[str]
+    access_links: list[dict[str, Any]] = field(default_factory=list)  # the study's ready-made queries
+
+    def links_of(self, dataset_id: str, service: str) -> list[dict[str, Any]]:
+        return [lk for lk in self.access_links
+                if lk.get("geostudies:dataset") == dataset_id and lk.get("geostudies:service") == service]
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Study:
@@ -74,6 +79,7 @@ class Study:
             target=p.get("geostudies:target", "earth"), datasets=p.get("geostudies:datasets", []),
             title=p.get("title", ""), journal=p.get("geostudies:journal", ""), year=p.get("geostudies:year"),
             doi=p.get("sci:doi"), disciplines=p.get("geostudies:disciplines", []),
+            access_links=[lk for lk in item.get("links", []) if lk.get("rel") == "geostudies:access"],
         )
 
 

@@ -12,6 +12,7 @@ import folium
 from flask import Blueprint, Flask, abort, render_template, send_from_directory, url_for
 from markupsafe import Markup
 
+from catalog.citation import cite
 from catalog.store import SearchQuery
 from service.context import current_config, current_store
 from service.extensions.data_access import study_data
@@ -136,6 +137,7 @@ def study_page(study_id: str) -> Any:
             "harvested": [{"id": h["id"], "collection": h.get("collection"), "geometry": h.get("geometry"),
                            "title": h["properties"].get("title") or h["id"]} for h in harvested if h.get("geometry")]}
     study_data_doc = study_data(current_store(), study_id)
+    citation_text = cite(doc, {c["id"]: c for c in current_store().collections()}, "text")
     data["data"] = study_data_doc["collections"]
     return render_page("study.html", m, p.get("title") or study_id, data,
                        scripts=("/vendor/topojson-client/dist/topojson-client.min.js",
@@ -143,7 +145,7 @@ def study_page(study_id: str) -> Any:
                                 "/static/maps/study.js"),
                        styles=("/vendor/uplot/dist/uPlot.min.css",),
                        item=doc, p=p, datasets=datasets, access=access, harvested=harvested,
-                       study_data=study_data_doc)
+                       study_data=study_data_doc, citation=citation_text)
 
 
 @bp.get("/datasets/<dataset_id>")

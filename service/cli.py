@@ -256,5 +256,39 @@ def check_links(db: str, studies: tuple[str, ...], offline: bool, config: Path |
     sys.exit(1 if any(r.problem for r in results) else 0)
 
 
+@main.command()
+@db_option
+@click.argument("study")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: STUDY.py).")
+def script(db: str, study: str, out: Path | None) -> None:
+    """Write a Python script that fetches the public data the study used, limited to its area and time."""
+    from catalog.replicate import study_script
+    from service.extensions.replication import catalogue_label
+
+    with open_store(db, readonly=True) as store:
+        item = store.get_item("studies", study)
+        if item is None:
+            raise click.UsageError(f"no study {study!r} in {db}")
+        text = study_script(item, catalogue=catalogue_label(store, db))
+    path = out or Path(f"{study}.py")
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path} ({text.count(chr(10))} lines); run: python {path} --out {study}-data")
+
+
+@main.command()
+@db_option
+@click.argument("study")
+@click.option("--format", "fmt", type=click.Choice(["text", "bibtex", "ris"]), default="text", show_default=True)
+def cite(db: str, study: str, fmt: str) -> None:
+    """Print the study's citation and data-availability statement."""
+    from catalog.citation import cite as citation
+
+    with open_store(db, readonly=True) as store:
+        item = store.get_item("studies", study)
+        if item is None:
+            raise click.UsageError(f"no study {study!r} in {db}")
+        click.echo(citation(item, {c["id"]: c for c in store.collections()}, fmt), nl=False)
+
+
 if __name__ == "__main__":
     main()

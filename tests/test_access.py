@@ -64,7 +64,7 @@ def test_a_global_study_gets_a_labelled_sample_query():
     [link], _ = access_links(dataset(STAC), (-180, -90, 180, 90), SPAN, scope="global")
     q = query(link)
     assert link["geostudies:sample"] is True and "sample query" in link["title"]
-    assert q["limit"] == ["10"] and q["datetime"] == ["2018-01-01T00:00:00Z/2018-01-07T23:59:59Z"]
+    assert q["limit"] == ["10"] and q["datetime"] == ["2018-01-01T00:00:00Z/2019-12-31T23:59:59Z"]
     huge = TimeSpan(dt.date(2015, 1, 1), dt.date(2024, 12, 31))
     [link], _ = access_links(dataset(STAC), (70.0, 20.0, 135.0, 53.0), huge)  # a country for ten years
     assert link["geostudies:sample"] is True

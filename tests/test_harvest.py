@@ -355,3 +355,23 @@ def test_http_client_gives_up_with_the_url(replay):
     with pytest.raises(HarvestError) as caught:
         http(cfg).get(f"{replay.url}/stac-earth-search/collections")
     assert "/stac-earth-search/collections" in str(caught.value) and "HTTP 502" in str(caught.value)
+
+
+# -- ERDDAP, ScienceBase, file indexes (project-written fixtures, marked as such in their manifests) --------
+
+def test_erddap_sciencebase_and_file_index_sources(store, replay):
+    cfg = config(replay)
+    havre = "havre-seamount-multidirectional-bottom-currents"  # Argo through ERDDAP
+    reports = {r.source: r for r in run_harvest(store, ["erddap"], config=cfg, http=http(cfg), studies=[havre])}
+    reports.update({r.source: r for r in run_harvest(store, ["sciencebase", "file-index"], config=cfg,
+                                                     http=http(cfg), studies=[PINGTUNG])})  # Slab2, GCMT
+    assert all(r.failures == [] for r in reports.values()), {k: r.failures for k, r in reports.items()}
+    profiles = items_of(store, "argo-profiles")
+    assert len(profiles) == 2  # the fixture's three rows are two profiles (platform, time, position)
+    assert all(p["geometry"]["type"] == "Point" and p["assets"]["subset"]["href"].startswith("http://www.ifremer.fr")
+               for p in profiles)
+    [release] = items_of(store, "slab2-files")
+    assert len(release["assets"]) == 2 and PINGTUNG in release["properties"]["geostudies:studies"]
+    [listing] = items_of(store, "gcmt-files")
+    assert listing["properties"]["geostudies:file_count"] == 2
+    assert all(a["href"].startswith("https://www.ldeo.columbia.edu/~gcmt/") for a in listing["assets"].values())
