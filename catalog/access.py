@@ -173,6 +173,11 @@ def cds_request(q: Query) -> dict[str, Any] | None:
     if q.window and q.route.time != "none":
         inputs["date"] = f"{q.window[0].isoformat()}/{q.window[1].isoformat()}"
     inputs.update(q.params)
+    for name, value in q.route.defaults.items():
+        if name not in inputs:  # e.g. every hour of the day when the study does not say which it used
+            inputs[name] = value
+            shown = f"{value[0]}..{value[-1]} ({len(value)} values)" if isinstance(value, list) else value
+            q.notes.append(f"{name} is not stated in the study's record: the request asks for {shown}")
     missing = [name for name in q.route.required if name not in inputs]
     if missing:
         raise NotBuildable(f"the CDS form of {q.route.dataset} needs {', '.join(missing)}, which the study's record "

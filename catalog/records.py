@@ -137,6 +137,7 @@ class AccessRoute:
     note: str | None = None
     options: dict[str, list[Any]] = field(default_factory=dict)  # allowed values of request fields (CDS form)
     required: list[str] = field(default_factory=list)          # request fields a query must give
+    defaults: dict[str, Any] = field(default_factory=dict)     # what a query asks when the study does not say
 
     @property
     def identifier(self) -> str | None:
@@ -448,6 +449,7 @@ def _dataset(path: Path, data: dict[str, Any], problems: list[Problem]) -> Datas
             params=dict(params), protocol=a.get("protocol"), item=a.get("item"), pattern=a.get("pattern"),
             variables=[str(v) for v in a.get("variables") or []], area=a.get("area"), time=a.get("time"),
             note=a.get("note"), options=dict(options), required=[str(f) for f in a.get("required") or []],
+            defaults=dict(a.get("defaults") or {}),
         ))
     license_id = r.text("license", required=False) or "other"
     doi_value = r.get("doi", (str, list), required=False)
