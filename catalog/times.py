@@ -17,12 +17,8 @@ class TimestampError(ValueError):
     """A value that is not an RFC 3339 timestamp the store can hold."""
 
 
-def normalise_timestamp(value: str) -> str:
-    """RFC 3339 timestamp or date -> the store's sortable UTC form.
-
-    Raises :class:`TimestampError` for anything else, including instants that only exist before year 1
-    or after year 9999 once converted to UTC (``9999-12-31T23:59:59-01:00``).
-    """
+def parse_timestamp(value: str) -> dt.datetime:
+    """RFC 3339 timestamp or date -> an aware datetime in UTC; :class:`TimestampError` otherwise."""
     if not isinstance(value, str):
         raise TimestampError(f"not an RFC 3339 timestamp: {value!r}")
     text = value.strip()
@@ -35,9 +31,18 @@ def normalise_timestamp(value: str) -> str:
     if parsed.tzinfo is None:
         raise TimestampError(f"timestamp needs a time zone (e.g. 'Z'): {value!r}")
     try:
-        return parsed.astimezone(dt.timezone.utc).strftime(STORE_FORMAT)
+        return parsed.astimezone(dt.timezone.utc)
     except OverflowError:
         raise TimestampError(f"timestamp is outside the years 0001-9999 in UTC: {value!r}") from None
+
+
+def normalise_timestamp(value: str) -> str:
+    """RFC 3339 timestamp or date -> the store's sortable UTC form.
+
+    Raises :class:`TimestampError` for anything else, including instants that only exist before year 1
+    or after year 9999 once converted to UTC (``9999-12-31T23:59:59-01:00``).
+    """
+    return parse_timestamp(value).strftime(STORE_FORMAT)
 
 
 def utc_now(timespec: str = "seconds") -> str:

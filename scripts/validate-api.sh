@@ -7,9 +7,10 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 db="${1:-}"
 tmp="$(mktemp -d)"
 trap 'kill $server 2>/dev/null || true; rm -rf "$tmp"' EXIT
-if [ -z "$db" ]; then db="$tmp/geostudies.db"; geostudies build --db "$db" >/dev/null; fi
+cd "$here"  # this checkout's code, whichever geostudies is installed
+if [ -z "$db" ]; then db="$tmp/geostudies.db"; python3 -m service.cli build --db "$db" >/dev/null; fi
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-geostudies serve --db "$db" --port "$port" --workers 2 >"$tmp/server.log" 2>&1 & server=$!
+python3 -m service.cli serve --db "$db" --port "$port" --workers 2 >"$tmp/server.log" 2>&1 & server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/conformance" >/dev/null && break; sleep 0.2; done
 taiwan='{"type":"Polygon","coordinates":[[[119,21],[122,21],[122,24],[119,24],[119,21]]]}'
 python3 "$here/scripts/stac_api_validator_offline.py" --root-url "http://127.0.0.1:$port/" --log-level WARN \

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from catalog.build import build
-from catalog.store import QueryError, SearchQuery, open_store
+from catalog.store import QueryError, SearchQuery, StoreError, open_store
 from catalog.store.sqlite_schema import SCHEMA_VERSION
 
 
@@ -131,9 +131,8 @@ def test_an_old_store_is_migrated_to_the_space_time_index(small_records, tmp_pat
     path = tmp_path / "old.db"
     store = open_store(path)
     build(store, small_records, schemas=False)
-    store.conn.execute("DROP TABLE items_rtree_t")
-    store.conn.execute("DROP INDEX items_collection")
-    store.set_state("schema_version", 1)  # as a catalogue written before the space-time index
+    store.conn.execute("DROP TABLE items_rtree4")  # as a catalogue written before schema v4
+    store.set_state("schema_version", 3)
     store.close()
     migrated = open_store(path)
     assert migrated.get_state("schema_version") == SCHEMA_VERSION
@@ -146,12 +145,13 @@ def test_number_matched_is_carried_across_pages(small_store):
     assert first.matched == second.matched == 5
 
 
-def test_a_pre_v2_catalogue_opened_read_only_still_answers_bbox_and_datetime(small_records, tmp_path):
+def test_an_old_catalogue_opened_read_only_is_refused_with_how_to_migrate_it(small_records, tmp_path):
     path = tmp_path / "old.db"
     store = open_store(path)
     build(store, small_records, schemas=False)
-    store.conn.execute("DROP TABLE items_rtree_t")
+    store.set_state("schema_version", 2)
     store.close()
-    readonly = open_store(path, readonly=True)
-    assert not readonly.has_time_index
-    assert ids(readonly, bbox=[119, 21, 122, 24], datetime=("2006-12-26T00:00:00.000000Z", None)) == {"taiwan-quake"}
+    with pytest.raises(StoreError, match="schema version 2.*open it once writable"):
+        open_store(path, readonly=True)
+    open_store(path).close()  # writable: migrated
+    assert ids(open_store(path, readonly=True), bbox=[119, 21, 122, 24]) == {"taiwan-quake", "moon-basin"} - {"moon-basin"}

@@ -45,7 +45,7 @@ def column_for(name: str) -> str:
     if not PROPERTY_NAME.match(name):
         raise QueryError(f"invalid property name {name!r}")
     # The name is validated above and quoted inside the JSON path; it is safe to inline.
-    return f"json_extract(items.doc, '$.properties.\"{name}\"')"
+    return f"json_extract(gs_json(items.doc, items.zdict), '$.properties.\"{name}\"')"
 
 
 class Translator:

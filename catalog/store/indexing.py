@@ -11,7 +11,7 @@ from typing import Any
 import shapely.geometry
 
 from ..geometry import Box, bbox_boxes
-from ..times import MAX_TIME, MIN_TIME, STORE_FORMAT, normalise_timestamp
+from ..times import MAX_TIME, MIN_TIME, STORE_FORMAT, normalise_timestamp, parse_timestamp
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FAR_DAYS = 1e7  # beyond any real date: open interval ends on the R*Tree's time axis
@@ -23,6 +23,23 @@ def item_interval(doc: dict[str, Any]) -> tuple[str, str]:
     start = props.get("start_datetime") or props.get("datetime")
     end = props.get("end_datetime") or props.get("datetime")
     return (normalise_timestamp(start) if start else MIN_TIME, normalise_timestamp(end) if end else MAX_TIME)
+
+
+def item_times(doc: dict[str, Any]) -> tuple[str, str, float, float]:
+    """(start, end, start days, end days): the interval in the store's form and on the R*Tree's time axis,
+    from one parse of each timestamp (the write path calls this for every Item)."""
+    props = doc.get("properties", {})
+    values = []
+    for key, default_text, default_days in (("start_datetime", MIN_TIME, -FAR_DAYS), ("end_datetime", MAX_TIME,
+                                                                                          FAR_DAYS)):
+        raw = props.get(key) or props.get("datetime")
+        if raw:
+            moment = parse_timestamp(raw)
+            values.append((moment.strftime(STORE_FORMAT), (moment - EPOCH).total_seconds() / 86400))
+        else:
+            values.append((default_text, default_days))
+    (start, start_days), (end, end_days) = values
+    return start, end, start_days, end_days
 
 
 def item_target(doc: dict[str, Any]) -> str:

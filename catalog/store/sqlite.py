@@ -28,7 +28,8 @@ from ..geometry import bbox_boxes, bbox_shape
 from ..times import utc_now
 from .cql2sql import Translator, column_for
 from .fulltext import collection_text, document_text, fts_query
-from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_interval, item_target, json_type
+from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_target, item_times, json_type
+from .sqlite_docs import TRAIN_AFTER, DocCodec
 from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 from .types import (
     CollectionPage,
@@ -44,10 +45,17 @@ from .types import (
 )
 
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
+WRITE_BATCH = 2000  # Items per executemany round in upsert_items
+CACHE_KIB = 64 * 1024  # page cache per connection (KiB): the R*Tree and indexes of 10^6 items stay in memory
+MMAP_BYTES = 4 << 30   # reads through the OS page cache instead of copying pages
 
 
 def _dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _dumps_bytes(doc: Any) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
 @lru_cache(maxsize=64)
@@ -139,6 +147,8 @@ class SQLiteStore:
         self.location = str(self.path)
         self.readonly = readonly
         self._local = threading.local()
+        self.codec = DocCodec()
+        self._property_keys: dict[str, dict[str, str]] = {}  # property types already recorded, per collection
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(f"no catalogue at {self.path}; run 'geostudies build' first")
@@ -168,10 +178,17 @@ class SQLiteStore:
                 conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            if not self.readonly:
+                conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, consistent always
+            conn.create_function("gs_json", 2, lambda doc, zdict: self.codec.decode(doc, zdict, conn).decode()
+                                 if doc is not None else None, deterministic=True)
             conn.create_function("gs_intersects", 2, _intersects, deterministic=True)
             conn.create_function("gs_within", 2, _within, deterministic=True)
             conn.create_function("gs_contains", 2, _contains, deterministic=True)
             self._local.conn = conn
+            self.codec.load(conn)
         return conn
 
     def close(self) -> None:
@@ -215,6 +232,7 @@ class SQLiteStore:
             yield
         except BaseException:
             conn.execute("ROLLBACK")
+            self._property_keys.clear()  # what the rolled-back writes recorded is gone
             raise
         conn.execute("COMMIT")
 
@@ -295,27 +313,62 @@ class SQLiteStore:
 
     # -- items: writes ------------------------------------------------------------------------
     def upsert_items(self, docs: Iterable[dict[str, Any]], mode: WriteMode = "upsert") -> dict[str, int]:
-        """Insert or update Items (matched on collection + id) in one transaction."""
+        """Insert or update Items (matched on collection + id) in one transaction, in batches."""
         counts = {"new": 0, "updated": 0, "unchanged": 0}
-        conn = self.conn
-        seen: dict[str, dict[str, str]] = {}
         with self.transaction():
+            batch: list[dict[str, Any]] = []
             for doc in docs:
-                collection, item_id = doc.get("collection"), doc.get("id")
-                if not isinstance(collection, str) or not collection or not isinstance(item_id, str) or not item_id:
-                    raise ValueError(f"item {item_id!r} needs both a string 'id' and a 'collection'")
-                if collection not in seen:
-                    if conn.execute("SELECT 1 FROM collections WHERE id = ?", (collection,)).fetchone() is None:
-                        raise NotFound(f"no collection {collection!r} for item {item_id!r}")
-                    seen[collection] = {}
-                keys = seen[collection]
-                for key, value in doc.get("properties", {}).items():
-                    if keys.get(key, "null") == "null":
-                        keys[key] = json_type(value)
-                text = _dumps(doc)
-                digest = hashlib.sha1(text.encode()).hexdigest()
-                row = conn.execute("SELECT rowid, hash FROM items WHERE collection = ? AND id = ?",
-                                   (collection, item_id)).fetchone()
+                batch.append(doc)
+                if len(batch) >= WRITE_BATCH:
+                    self._write_batch(batch, mode, counts)
+                    batch = []
+            if batch:
+                self._write_batch(batch, mode, counts)
+        return counts
+
+    def _collection_num(self, collection: Any, item_id: Any) -> int:
+        if not isinstance(collection, str) or not collection or not isinstance(item_id, str) or not item_id:
+            raise ValueError(f"item {item_id!r} needs both a string 'id' and a 'collection'")
+        row = self.conn.execute("SELECT num FROM collections WHERE id = ?", (collection,)).fetchone()
+        if row is None:
+            raise NotFound(f"no collection {collection!r} for item {item_id!r}")
+        return int(row[0])
+
+    def _existing(self, collection: str, ids: list[str]) -> dict[str, tuple[int, Any]]:
+        found: dict[str, tuple[int, Any]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = self.conn.execute(f"SELECT id, rowid, hash FROM items WHERE collection = ? AND id IN "
+                                     f"({', '.join('?' * len(chunk))})", [collection, *chunk])
+            found.update({r[0]: (r[1], r[2]) for r in rows})
+        return found
+
+    def _write_batch(self, docs: list[dict[str, Any]], mode: WriteMode, counts: dict[str, int]) -> None:
+        """One batch: work that can be done once per batch is (lookups, property types, executemany)."""
+        conn = self.conn
+        nums: dict[str, int] = {}
+        by_collection: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+        for doc in docs:
+            collection, item_id = doc.get("collection"), doc.get("id")
+            if collection not in nums:
+                nums[str(collection)] = self._collection_num(collection, item_id)
+            elif not isinstance(item_id, str) or not item_id:
+                raise ValueError(f"item {item_id!r} needs both a string 'id' and a 'collection'")
+            by_collection.setdefault(str(collection), []).append((doc, _dumps_bytes(doc)))
+        now = utc_now("microseconds")
+        next_rowid = int(conn.execute("SELECT ifnull(max(rowid), 0) FROM items").fetchone()[0]) + 1
+        inserts, updates, boxes, texts, stale = [], [], [], [], []
+        for collection, entries in by_collection.items():
+            existing = self._existing(collection, [d["id"] for d, _ in entries])
+            dict_id = self.codec.dict_for(collection)
+            if dict_id is None and len(entries) >= TRAIN_AFTER:
+                dict_id = self.codec.train(conn, collection, [text for _, text in entries])
+            keys = self._property_keys.setdefault(collection, {})
+            new_keys: dict[str, str] = {}
+            for doc, text in entries:
+                item_id = doc["id"]
+                digest = hashlib.blake2b(text, digest_size=8).digest()
+                row = existing.get(item_id)
                 if row and mode == "insert":
                     raise Conflict(f"item {item_id!r} already exists in collection {collection!r}")
                 if not row and mode == "update":
@@ -323,39 +376,49 @@ class SQLiteStore:
                 if row and row[1] == digest:
                     counts["unchanged"] += 1
                     continue
-                start, end = item_interval(doc)
+                props = doc.get("properties") or {}
+                for key in props.keys() - keys.keys():
+                    kind = json_type(props[key])
+                    if kind != "null":
+                        keys[key] = new_keys[key] = kind
+                start, end, start_days, end_days = item_times(doc)
                 geometry = doc.get("geometry")
                 wkb = shapely.to_wkb(shapely.geometry.shape(geometry)) if geometry else None
-                values = (start, end, item_target(doc), wkb, text, digest, utc_now("microseconds"))
+                blob, zdict = self.codec.encode(text, dict_id)
+                values = (start, end, item_target(doc), wkb, blob, zdict, digest, now)
                 if row:
                     rowid = row[0]
-                    conn.execute("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, hash=?, "
-                                 "updated=? WHERE rowid=?", (*values, rowid))
-                    self._unindex_item(rowid)
+                    updates.append((*values, rowid))
+                    stale.append(rowid)
                     counts["updated"] += 1
                 else:
-                    rowid = conn.execute(
-                        "INSERT INTO items (collection, id, datetime, end_datetime, target, geometry, doc, hash, "
-                        "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (collection, item_id, *values)).lastrowid
+                    rowid = next_rowid
+                    next_rowid += 1
+                    inserts.append((rowid, collection, item_id, *values))
                     counts["new"] += 1
-                span = (days(start, -FAR_DAYS), days(end, FAR_DAYS))
-                for part, box in enumerate(item_boxes(doc)):
-                    conn.execute("INSERT INTO items_rtree VALUES (?, ?, ?, ?, ?)", (rowid * 2 + part, *box))
-                    conn.execute("INSERT INTO items_rtree_t VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (rowid * 2 + part, *box, *span))
-                conn.execute("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)",
-                             (rowid, *document_text(doc)))
-            for collection_id, keys in seen.items():
+                num = nums[collection]
+                boxes += [(rowid * 2 + part, *box, start_days, end_days, num, num)
+                          for part, box in enumerate(item_boxes(doc))]
+                title, body = document_text(doc)
+                if title.strip() != item_id or body.strip():  # nothing to find beyond the id: no FTS row
+                    texts.append((rowid, title, body))
+            if new_keys:
                 # A type seen once stays; 'null' is replaced as soon as a real value shows up.
                 conn.executemany("INSERT INTO properties (collection, name, type) VALUES (?, ?, ?) "
                                  "ON CONFLICT(collection, name) DO UPDATE SET type = excluded.type "
                                  "WHERE properties.type = 'null'",
-                                 [(collection_id, name, kind) for name, kind in keys.items()])
-        return counts
+                                 [(collection, name, kind) for name, kind in new_keys.items()])
+        for rowid in stale:
+            self._unindex_item(rowid)
+        conn.executemany("INSERT INTO items (rowid, collection, id, datetime, end_datetime, target, geometry, doc, "
+                         "zdict, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
+        conn.executemany("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, zdict=?, hash=?, "
+                         "updated=? WHERE rowid=?", updates)
+        conn.executemany("INSERT INTO items_rtree4 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", boxes)
+        conn.executemany("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)", texts)
 
     def _unindex_item(self, rowid: int) -> None:
-        self.conn.execute("DELETE FROM items_rtree WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
-        self.conn.execute("DELETE FROM items_rtree_t WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
+        self.conn.execute("DELETE FROM items_rtree4 WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
         self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (rowid,))
 
     def delete_item(self, collection_id: str, item_id: str) -> None:
@@ -392,9 +455,9 @@ class SQLiteStore:
 
     # -- items: reads ------------------------------------------------------------------------
     def get_item(self, collection_id: str, item_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT doc FROM items WHERE collection = ? AND id = ?",
+        row = self.conn.execute("SELECT doc, zdict FROM items WHERE collection = ? AND id = ?",
                                 (collection_id, item_id)).fetchone()
-        return orjson.loads(row[0]) if row else None
+        return self._doc(row[0], row[1]) if row else None
 
     def last_modified(self, collection_id: str, item_id: str | None = None) -> str | None:
         if item_id is None:
@@ -420,13 +483,14 @@ class SQLiteStore:
         """Stream items in insertion order without holding them all in memory."""
         last = 0
         while True:
-            sql = "SELECT rowid, doc FROM items WHERE rowid > ?" + (" AND collection = ?" if collection_id else "")
+            sql = "SELECT rowid, doc, zdict FROM items WHERE rowid > ?" + (" AND collection = ?" if collection_id
+                                                                              else "")
             sql += " ORDER BY rowid LIMIT 500"
             rows = self.conn.execute(sql, (last, collection_id) if collection_id else (last,)).fetchall()
             if not rows:
                 return
-            for _, doc in rows:
-                yield orjson.loads(doc)
+            for _, doc, zdict in rows:
+                yield self._doc(doc, zdict)
             last = rows[-1][0]
 
     def property_types(self, collection_id: str | None = None) -> dict[str, str]:
@@ -445,9 +509,10 @@ class SQLiteStore:
         column_for(prop)  # validates the name
         path = f'$.properties."{prop}"'
         where = "WHERE items.collection = ?" if collection_id else ""
-        sql = (f"SELECT DISTINCT CASE WHEN json_type(items.doc, '{path}') = 'array' THEN j.value "
-               f"ELSE json_extract(items.doc, '{path}') END AS v FROM items "
-               f"LEFT JOIN json_each(items.doc, '{path}') AS j {where} ORDER BY v")
+        doc = "gs_json(items.doc, items.zdict)"
+        sql = (f"SELECT DISTINCT CASE WHEN json_type(d.doc, '{path}') = 'array' THEN j.value "
+               f"ELSE json_extract(d.doc, '{path}') END AS v FROM (SELECT {doc} AS doc FROM items {where}) AS d "
+               f"LEFT JOIN json_each(d.doc, '{path}') AS j ORDER BY v")
         rows = self.conn.execute(sql, (collection_id,) if collection_id else ())
         return [r[0] for r in rows if r[0] is not None]
 
@@ -464,36 +529,48 @@ class SQLiteStore:
             shape = shape.buffer(0)
         return shape
 
-    @property
-    def has_time_index(self) -> bool:
-        """False for a catalogue whose space-time index is missing and cannot be rebuilt (opened read-only)."""
-        if not hasattr(self._local, "time_index"):
-            self._local.time_index = self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'items_rtree_t'").fetchone() is not None
-        return bool(self._local.time_index)
+    def _doc(self, blob: Any, zdict: int | None) -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(self.codec.decode(blob, zdict, self.conn))
+        return doc
+
+    def _collection_nums(self, collections: list[str] | None) -> list[int] | None:
+        """The collections' numbers on the R*Tree's collection axis (None: any collection)."""
+        if not collections:
+            return None
+        rows = self.conn.execute(f"SELECT num FROM collections WHERE id IN ({', '.join('?' * len(collections))})",
+                                 collections).fetchall()
+        return sorted(int(r[0]) for r in rows)
 
     def _index_sql(self, boxes: list[tuple[float, float, float, float]], target: str | None,
-                   window: tuple[str | None, str | None] | None) -> tuple[str, list[Any]]:
-        """The cheap part of a spatial condition: the body, then R*Tree boxes (with time when asked)."""
-        table, time_sql, time_params = "items_rtree", "", []
-        if window and self.has_time_index:
-            table, time_sql = "items_rtree_t", " AND mint <= ? AND maxt >= ?"
+                   window: tuple[str | None, str | None] | None,
+                   nums: list[int] | None = None) -> tuple[str, list[Any]]:
+        """The cheap part of a spatial condition: the body, then one R*Tree over space, time and collection."""
+        time_sql, time_params = "", list[float]()
+        if window:
+            time_sql = " AND mint <= ? AND maxt >= ?"
             time_params = [days(window[1], FAR_DAYS), days(window[0], -FAR_DAYS)]
-        clause = " OR ".join(f"(minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?{time_sql})" for _ in boxes)
+        # One box per (antimeridian part, collection): each is a pure range search of the tree.
+        ranges: list[tuple[int, int] | None] = [(n, n) for n in nums] if nums else [None]
+        clauses: list[str] = []
         params: list[Any] = [target or "earth"]
         for minx, maxx, miny, maxy in boxes:
-            params += [maxx, minx, maxy, miny, *time_params]
-        return f"items.target = ? AND items.rowid IN (SELECT id >> 1 FROM {table} WHERE {clause})", params
+            for bounds in ranges:
+                collection_sql = " AND minc <= ? AND maxc >= ?" if bounds else ""
+                clauses.append(f"(minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?{time_sql}{collection_sql})")
+                params += [maxx, minx, maxy, miny, *time_params, *((bounds[1], bounds[0]) if bounds else ())]
+        return (f"+items.target = ? AND items.rowid IN (SELECT id >> 1 FROM items_rtree4 WHERE "
+                f"{' OR '.join(clauses)})"), params
 
     def _spatial_parts(self, shape: Any, op: str, target: str | None,
-                       window: tuple[str | None, str | None] | None = None) -> tuple[str, list[Any], str, list[Any]]:
+                       window: tuple[str | None, str | None] | None = None,
+                       nums: list[int] | None = None) -> tuple[str, list[Any], str, list[Any]]:
         """(index sql, params, exact sql, params): the exact shapely test is kept apart so it can run last."""
         function = SPATIAL_FUNCTIONS.get(op)
         if function is None:
             raise QueryError(f"unsupported spatial operator {op!r} (supported: {', '.join(SPATIAL_FUNCTIONS)}, "
                              "s_disjoint)")
         minx, miny, maxx, maxy = shape.bounds
-        index_sql, index_params = self._index_sql([(minx, maxx, miny, maxy)], target, window)
+        index_sql, index_params = self._index_sql([(minx, maxx, miny, maxy)], target, window, nums)
         return index_sql, index_params, f"{function}(items.geometry, ?)", [shapely.to_wkb(shape)]
 
     def _spatial_sql(self, geometry: dict[str, Any], op: str = "s_intersects",
@@ -502,28 +579,39 @@ class SQLiteStore:
         index_sql, index_params, exact_sql, exact_params = self._spatial_parts(self._shape(geometry), op, target)
         return f"({index_sql} AND {exact_sql})", [*index_params, *exact_params]
 
-    def _bbox_parts(self, bbox: list[float], target: str | None,
-                    window: tuple[str | None, str | None] | None) -> tuple[str, list[Any], str, list[Any]]:
-        index_sql, index_params = self._index_sql(bbox_boxes(bbox), target, window)
+    def _bbox_parts(self, bbox: list[float], target: str | None, window: tuple[str | None, str | None] | None,
+                    nums: list[int] | None = None) -> tuple[str, list[Any], str, list[Any]]:
+        index_sql, index_params = self._index_sql(bbox_boxes(bbox), target, window, nums)
         return index_sql, index_params, "gs_intersects(items.geometry, ?)", [shapely.to_wkb(bbox_shape(bbox))]
 
     @staticmethod
-    def _sort_keys(sortby: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    def _sort_keys(sortby: list[tuple[str, bool]], narrowing: bool) -> list[tuple[str, bool]]:
+        """Sort expressions; catalogue (insertion) order by default, the rowid last so order is total.
+
+        With a spatial condition the R*Tree must drive the query: the unary ``+`` keeps SQLite from walking
+        an index in sort order instead (it would visit the whole catalogue for a small area).
+        """
+        plus = "+" if narrowing else ""
         if not sortby:
-            # Catalogue (insertion) order: stable, and the cheapest order to page through deeply.
-            return [("items.rowid", True)]
+            return [(f"{plus}items.rowid", True)]
         keys = []
         for name, ascending in sortby:
-            column = "items.datetime" if name in ("datetime", "properties.datetime") else column_for(name)
-            keys.append((f"ifnull({column}, '')", ascending))
-        keys.append(("items.rowid", keys[0][1]))
+            if name in ("datetime", "properties.datetime"):
+                keys.append((f"{plus}items.datetime", ascending))
+            else:
+                keys.append((f"ifnull({column_for(name)}, '')", ascending))
+        keys.append((f"{plus}items.rowid", keys[0][1]))
         return keys
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def _where(self, query: SearchQuery) -> tuple[str, list[Any], list[tuple[str, bool]]]:
+        """(WHERE sql, its parameters, sort keys) of an item search."""
         conditions: list[str] = []
         params: list[Any] = []
+        spatial_query = bool(query.bbox or query.intersects)
+        plus = "+" if spatial_query else ""  # the R*Tree narrows; other indexes must not be chosen instead
+        nums = self._collection_nums(query.collections) if spatial_query else None
         if query.collections:
-            conditions.append(f"items.collection IN ({', '.join('?' * len(query.collections))})")
+            conditions.append(f"{plus}items.collection IN ({', '.join('?' * len(query.collections))})")
             params += query.collections
         if query.ids:
             conditions.append(f"items.id IN ({', '.join('?' * len(query.ids))})")
@@ -532,17 +620,17 @@ class SQLiteStore:
         exact_params: list[Any] = []
         spatial = None
         if query.bbox:
-            spatial = self._bbox_parts(query.bbox, query.target, query.datetime)
+            spatial = self._bbox_parts(query.bbox, query.target, query.datetime, nums)
         elif query.intersects:
             spatial = self._spatial_parts(self._shape(query.intersects), "s_intersects", query.target,
-                                          query.datetime)
+                                          query.datetime, nums)
         if spatial:
             conditions.append(spatial[0])
             params += spatial[1]
             exact.append(spatial[2])  # shapely runs last, on rows every cheaper condition has kept
             exact_params += spatial[3]
         if query.datetime:
-            _add_overlap(conditions, params, "items.datetime", "items.end_datetime", query.datetime)
+            _add_overlap(conditions, params, f"{plus}items.datetime", f"{plus}items.end_datetime", query.datetime)
         if query.q:
             _add_text_match(conditions, params, "items.rowid", "items_fts", query.q)
         if query.filter is not None:
@@ -553,8 +641,33 @@ class SQLiteStore:
 
         conditions += exact
         params += exact_params
-        keys = self._sort_keys(query.sortby)
-        where = " AND ".join(conditions) or "1"
+        # Conditions an index narrows well drive the query; the sort then runs on what they keep.
+        narrowing = spatial_query or bool(query.ids or query.datetime or query.q or query.filter is not None)
+        return " AND ".join(conditions) or "1", params, self._sort_keys(query.sortby, narrowing)
+
+    def index_property(self, name: str) -> str:
+        """An expression index on one Item property, so filters on it (without a spatial condition) have a
+        plan; returns the index name. Which properties deserve one is the operator's choice (e.g. the
+        queryables users filter on most): each index costs disk and write time."""
+        column = column_for(name)
+        index = "items_p_" + hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+        with self.transaction():
+            # Index expressions may not name the table; SQLite matches them to the queries' column anyway.
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {index} ON items({column.replace('items.', '')})")
+        return index
+
+    def explain(self, query: SearchQuery) -> dict[str, list[str]]:
+        """SQLite's query plans of a search's count and first page (tests assert them for each query shape)."""
+        where, params, keys = self._where(query)
+        order = ", ".join(f"{k} {'ASC' if asc else 'DESC'}" for k, asc in keys)
+        statements = {"count": (f"SELECT count(*) FROM items WHERE {where}", params),
+                      "page": (f"SELECT items.doc FROM items WHERE {where} ORDER BY {order} LIMIT ?",
+                               [*params, query.limit + 1])}
+        return {name: [row[3] for row in self.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
+                for name, (sql, args) in statements.items()}
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        where, params, keys = self._where(query)
         token = _decode_token(query.token) if query.token else None
         matched = token.get("m") if token else None
         if not isinstance(matched, int):  # counted once, on the first page; later pages carry it
@@ -575,7 +688,7 @@ class SQLiteStore:
         order_keys = keys if direction == "next" else [(k, not asc) for k, asc in keys]
         order = ", ".join(f"{k} {'ASC' if asc else 'DESC'}" for k, asc in order_keys)
         select = ", ".join(k for k, _ in keys)
-        sql = (f"SELECT items.doc, {select} FROM items WHERE {' AND '.join([where, *page_conditions])} "
+        sql = (f"SELECT items.doc, items.zdict, {select} FROM items WHERE {' AND '.join([where, *page_conditions])} "
                f"ORDER BY {order} LIMIT ?")
         try:
             rows = self.conn.execute(sql, [*params, *page_params, query.limit + 1]).fetchall()
@@ -585,10 +698,10 @@ class SQLiteStore:
         rows = rows[: query.limit]
         if direction == "prev":
             rows.reverse()
-        items = [orjson.loads(r[0]) for r in rows]
+        items = [self._doc(r[0], r[1]) for r in rows]
         next_token = prev_token = None
         if rows:
-            first, last = list(rows[0][1:]), list(rows[-1][1:])
+            first, last = list(rows[0][2:]), list(rows[-1][2:])
             has_next = more if direction == "next" else True
             has_prev = (query.token is not None) if direction == "next" else more
             if has_next:

@@ -1,0 +1,84 @@
+"""How the SQLite store keeps documents small: zstd with a dictionary trained on each large collection's items.
+
+STAC Items of one collection repeat most of their text (asset titles, band metadata, extension URLs), which a
+zstd dictionary captures: a Sentinel-2-like Item of ~8 KB becomes ~0.4 KB, compressed in ~10 µs and read back
+in ~7 µs. A collection gets its dictionary when a write brings enough of its items to train one
+(``TRAIN_AFTER``); until then, and for small collections, documents are zstd without a dictionary. Rows
+written before schema v4 hold plain JSON (``zdict`` NULL) and stay readable.
+
+``zdict`` column: NULL = plain JSON text, 0 = zstd without a dictionary, N > 0 = zstd with dictionary N.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Any
+
+import zstandard
+
+LEVEL = 3
+TRAIN_AFTER = 1000          # items of one collection in one write before a dictionary is trained
+TRAIN_SAMPLES = 2000
+DICT_SIZE = 110 * 1024
+
+
+class DocCodec:
+    """Encodes and decodes the documents of one store; safe across threads (zstd objects per thread)."""
+
+    def __init__(self) -> None:
+        self._dicts: dict[int, zstandard.ZstdCompressionDict] = {}
+        self._by_collection: dict[str, int] = {}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        """Read the dictionaries of the store (once per process, and again after one was trained)."""
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'zdicts'").fetchone() is None:
+            return
+        with self._lock:
+            for dict_id, collection, data in conn.execute("SELECT id, collection, dict FROM zdicts"):
+                if dict_id not in self._dicts:
+                    self._dicts[dict_id] = zstandard.ZstdCompressionDict(data)
+                    self._by_collection[collection] = dict_id
+
+    def dict_for(self, collection: str) -> int | None:
+        return self._by_collection.get(collection)
+
+    def train(self, conn: sqlite3.Connection, collection: str, samples: list[bytes]) -> int:
+        """Train, store and return a dictionary for ``collection`` from documents of it."""
+        chosen: list[bytes | bytearray | memoryview] = list(samples[:TRAIN_SAMPLES])
+        data = zstandard.train_dictionary(DICT_SIZE, chosen, level=LEVEL).as_bytes()
+        dict_id = int(conn.execute("INSERT INTO zdicts (collection, dict) VALUES (?, ?)", (collection, data)).lastrowid
+                      or 0)
+        with self._lock:
+            self._dicts[dict_id] = zstandard.ZstdCompressionDict(data)
+            self._by_collection[collection] = dict_id
+        return dict_id
+
+    def _compressor(self, dict_id: int) -> zstandard.ZstdCompressor:
+        cache: dict[int, Any] = self._local.__dict__.setdefault("compressors", {})
+        if dict_id not in cache:
+            cache[dict_id] = (zstandard.ZstdCompressor(level=LEVEL, dict_data=self._dicts[dict_id]) if dict_id
+                              else zstandard.ZstdCompressor(level=LEVEL))
+        return cache[dict_id]
+
+    def _decompressor(self, dict_id: int, conn: sqlite3.Connection | None) -> zstandard.ZstdDecompressor:
+        cache: dict[int, Any] = self._local.__dict__.setdefault("decompressors", {})
+        if dict_id not in cache:
+            if dict_id and dict_id not in self._dicts and conn is not None:
+                self.load(conn)  # trained by another process since this one loaded the dictionaries
+            cache[dict_id] = (zstandard.ZstdDecompressor(dict_data=self._dicts[dict_id]) if dict_id
+                              else zstandard.ZstdDecompressor())
+        return cache[dict_id]
+
+    def encode(self, text: bytes, dict_id: int | None) -> tuple[bytes, int]:
+        """(stored bytes, zdict value) of a document's JSON bytes."""
+        key = dict_id or 0
+        return self._compressor(key).compress(text), key
+
+    def decode(self, blob: bytes | str, dict_id: int | None, conn: sqlite3.Connection | None = None) -> bytes:
+        """A stored document back to its JSON bytes."""
+        if dict_id is None:
+            return blob.encode() if isinstance(blob, str) else blob
+        data = blob.encode() if isinstance(blob, str) else blob
+        return self._decompressor(dict_id, conn).decompress(data)

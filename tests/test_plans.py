@@ -1,0 +1,78 @@
+"""Query plans of the SQLite store, per query shape: the index that should narrow a search does, whatever else
+the search carries (a regression here is what made /search slow at 10^6 items with collections=)."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from catalog.store import SearchQuery, normalise_timestamp, open_store
+
+WINDOW = (normalise_timestamp("2020-01-01T00:00:00Z"), normalise_timestamp("2020-06-30T00:00:00Z"))
+CLOUDY = {"op": "<", "args": [{"property": "eo:cloud_cover"}, 10]}
+BOX = [10.0, 40.0, 13.0, 43.0]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    path = Path(tmp_path_factory.mktemp("plans")) / "plans.db"
+    rng = random.Random(7)
+    with open_store(path) as s:
+        for cid in ("scenes-a", "scenes-b"):
+            s.upsert_collection({"type": "Collection", "id": cid, "stac_version": "1.1.0", "description": cid,
+                                 "license": "other", "links": [], "extent": {
+                                     "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                     "temporal": {"interval": [[None, None]]}}})
+        docs = []
+        for i in range(3000):
+            x, y = rng.uniform(-170, 169), rng.uniform(-80, 79)
+            docs.append({"type": "Feature", "stac_version": "1.1.0", "id": f"s{i}",
+                         "collection": "scenes-a" if i % 3 else "scenes-b", "bbox": [x, y, x + 1, y + 1],
+                         "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + 1, y], [x + 1, y + 1],
+                                                                          [x, y + 1], [x, y]]]},
+                         "properties": {"datetime": f"20{16 + i % 9}-0{1 + i % 9}-01T00:00:00Z",
+                                        "eo:cloud_cover": i % 100}, "assets": {}, "links": []})
+        s.upsert_items(docs)
+        s.conn.execute("ANALYZE")
+        yield s
+
+
+def plans(store, **kwargs) -> dict[str, str]:
+    return {name: " | ".join(steps) for name, steps in store.explain(SearchQuery(**kwargs)).items()}
+
+
+@pytest.mark.parametrize("shape", [
+    {"bbox": BOX},
+    {"bbox": BOX, "datetime": WINDOW},
+    {"bbox": BOX, "collections": ["scenes-a"]},
+    {"bbox": BOX, "collections": ["scenes-a", "scenes-b"], "datetime": WINDOW},
+    {"bbox": [170, -10, -170, 10], "collections": ["scenes-b"]},  # across the antimeridian
+    {"intersects": {"type": "Point", "coordinates": [11, 41]}, "collections": ["scenes-a"], "datetime": WINDOW},
+    {"bbox": BOX, "collections": ["scenes-a"], "filter": CLOUDY},
+    {"bbox": BOX, "collections": ["scenes-a"], "sortby": [("eo:cloud_cover", True)]},
+    {"bbox": BOX, "collections": ["scenes-a"], "ids": ["s1", "s2"]},
+    {"bbox": BOX, "sortby": [("datetime", False)], "datetime": WINDOW},
+])
+def test_every_spatial_search_is_driven_by_the_space_time_collection_index(store, shape):
+    for name, plan in plans(store, **shape).items():
+        assert "items_rtree4 VIRTUAL TABLE INDEX" in plan, (name, plan)
+        assert "USING INDEX items_collection" not in plan and "USING INDEX items_datetime" not in plan, plan
+        assert "SCAN items " not in plan + " " and not plan.startswith("SCAN items"), (name, plan)
+
+
+def test_other_shapes_have_an_index_too(store):
+    assert "items_datetime" in plans(store, datetime=WINDOW)["count"]
+    assert "items_datetime" in plans(store, datetime=WINDOW)["page"]
+    assert "items_collection" in plans(store, collections=["scenes-a"])["page"]  # deep paging, no sort
+    assert "TEMP B-TREE" not in plans(store, collections=["scenes-a"])["page"]
+    assert "items_id" in plans(store, ids=["s1"])["page"]
+
+
+def test_a_property_filter_has_a_plan_once_the_property_is_indexed(store):
+    assert plans(store, filter=CLOUDY)["count"].startswith("SCAN items")
+    index = store.index_property("eo:cloud_cover")
+    for plan in plans(store, filter=CLOUDY).values():
+        assert index in plan, plan
+    page = store.search(SearchQuery(filter=CLOUDY, limit=1000))
+    assert page.matched == sum(1 for i in range(3000) if i % 100 < 10) == len(page.items)
