@@ -11,7 +11,7 @@ from .records import REPO_ROOT, DatasetRecord, Problem, display_path
 
 UNOPENABLE = re.compile(r"_requests/|task brief", re.IGNORECASE)
 FIXTURE_PATH = re.compile(r"\bfixtures/upstream/[\w./-]+")
-REPO_PATH = re.compile(r"(?<![\w/])(?:catalog|tests)/[\w./-]+\.\w+")
+REPO_PATH = re.compile(r"(?:^|(?<=[\s(]))(?:catalog|tests)/[\w./-]+\.\w+")  # a path of this repository, not in a URL
 SHARED = REPO_ROOT.parent / "shared"
 MACHINE_KINDS = ("stac-api", "cmr", "cds", "fdsn-station", "fdsn-event", "fdsn-dataselect", "erddap", "sciencebase",
                  "file-index")
