@@ -19,6 +19,7 @@ from .types import (
                     NotFound,
                     Outcome,
                     QueryError,
+                    RawItem,
                     SearchPage,
                     SearchQuery,
                     StoreError,
@@ -27,7 +28,8 @@ from .types import (
 
 __all__ = [
     "CatalogReader", "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "HarvestState",
-    "NotFound", "Outcome", "QueryError", "SearchPage", "SearchQuery", "Store", "StoreError", "TimestampError",
+    "NotFound", "Outcome", "QueryError", "RawItem", "SearchPage", "SearchQuery", "Store", "StoreError",
+    "TimestampError",
     "WriteMode", "backends", "bbox_boxes", "default_location", "normalise_timestamp", "open_store",
     "register_backend",
 ]

@@ -6,6 +6,7 @@ interprets a document the same way.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import shapely.geometry
@@ -34,12 +35,25 @@ def item_times(doc: dict[str, Any]) -> tuple[str, str, float, float]:
                                                                                           FAR_DAYS)):
         raw = props.get(key) or props.get("datetime")
         if raw:
-            moment = parse_timestamp(raw)
-            values.append((moment.strftime(STORE_FORMAT), (moment - EPOCH).total_seconds() / 86400))
+            values.append(_store_form_and_days(raw))
         else:
             values.append((default_text, default_days))
     (start, start_days), (end, end_days) = values
     return start, end, start_days, end_days
+
+
+_UTC_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z")
+
+
+def _store_form_and_days(raw: str) -> tuple[str, float]:
+    """(store form, days since 1970) of a timestamp; the common ``...Z`` form without a datetime round trip."""
+    match = _UTC_STAMP.fullmatch(raw) if isinstance(raw, str) else None
+    if match:
+        whole, fraction = match.group(1), (match.group(2) or "").ljust(6, "0")
+        moment = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.timezone.utc)
+        return f"{whole}.{fraction}Z", (moment - EPOCH).total_seconds() / 86400 + int(fraction) / 86400e6
+    moment = parse_timestamp(raw)
+    return moment.strftime(STORE_FORMAT), (moment - EPOCH).total_seconds() / 86400
 
 
 def item_target(doc: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from .types import CollectionPage, CollectionQuery, Outcome, SearchPage, SearchQuery, WriteMode
+from .types import CollectionPage, CollectionQuery, Outcome, RawItem, SearchPage, SearchQuery, WriteMode
 
 
 class CatalogReader(Protocol):
@@ -40,7 +40,7 @@ class CatalogWriter(Protocol):
     def transaction(self) -> AbstractContextManager[None]: ...
     def upsert_collection(self, doc: dict[str, Any]) -> Outcome:
         """Insert or replace a Collection; its ``geostudies:kind`` is kept as given (never inferred)."""
-    def upsert_items(self, docs: Iterable[dict[str, Any]], mode: WriteMode = "upsert") -> dict[str, int]:
+    def upsert_items(self, docs: Iterable[dict[str, Any] | RawItem], mode: WriteMode = "upsert") -> dict[str, int]:
         """Write Items (matched on collection + id) in one transaction; counts of new/updated/unchanged.
 
         ``mode="insert"`` raises Conflict for an Item that exists, ``"update"`` NotFound for one that does

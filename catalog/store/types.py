@@ -25,6 +25,29 @@ class Conflict(StoreError):
 
 
 @dataclass
+class RawItem:
+    """An Item as JSON bytes plus the fields a store indexes, decoded once by a bulk loader.
+
+    ``upsert_items`` takes these beside plain dicts, so a store can keep the bytes as given (no
+    parse-and-serialise round trip); a backend that needs the whole document parses ``json`` itself.
+    """
+
+    json: bytes
+    id: str
+    collection: str
+    bbox: list[float] | None
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:  # the dict-like reads the indexing helpers make
+        value = getattr(self, key, None) if key in _RAW_FIELDS else None
+        return default if value is None else value
+
+
+_RAW_FIELDS = frozenset({"id", "collection", "bbox", "geometry", "properties"})
+
+
+@dataclass
 class SearchQuery:
     """A backend-neutral item search. ``filter`` is canonical CQL2-JSON (already parsed and validated)."""
 
