@@ -85,5 +85,13 @@ def _v3_collection_search_and_properties(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM state WHERE key LIKE 'properties:%'")
 
 
-MIGRATIONS: list[Migration] = [_v1_tables, _v2_space_time, _v3_collection_search_and_properties]
+def _v4_paging_secret(conn: sqlite3.Connection) -> None:
+    """A per-catalogue secret that signs paging tokens (``tokens.py``): every process serving the file agrees."""
+    from .tokens import SECRET_KEY, new_secret
+
+    conn.execute("INSERT OR IGNORE INTO state (key, value) VALUES (?, ?)",
+                 (SECRET_KEY, orjson.dumps(new_secret()).decode()))
+
+
+MIGRATIONS: list[Migration] = [_v1_tables, _v2_space_time, _v3_collection_search_and_properties, _v4_paging_secret]
 SCHEMA_VERSION = len(MIGRATIONS)
