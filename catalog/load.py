@@ -9,6 +9,8 @@ catalogue as it was.
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,21 @@ class LoadReport:
     skipped: list[Problem] = field(default_factory=list)
 
 
+UNSERVABLE_ID = re.compile(r"[/\\?#\x00-\x1f\x7f]")
+MAX_ID_CHARS = 256
+
+
+def id_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be an Item or Collection id the API can serve at /collections/{c}/items/{id}."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_ID_CHARS:
+        return f"must be at most {MAX_ID_CHARS} characters"
+    if UNSERVABLE_ID.search(value):
+        return "must not contain '/', '\\', '?', '#' or control characters (it could not be fetched by URL)"
+    return None
+
+
 def item_problems(doc: Any, collection_id: str | None) -> list[tuple[str, str]]:
     """(field, problem) for everything that stops ``doc`` from being a storable STAC Item."""
     if not isinstance(doc, dict):
@@ -48,8 +65,9 @@ def item_problems(doc: Any, collection_id: str | None) -> list[tuple[str, str]]:
     found = []
     if doc.get("type") != "Feature":
         found.append(("type", f"must be 'Feature', got {doc.get('type')!r}"))
-    if not isinstance(doc.get("id"), str) or not doc["id"] or "/" in doc["id"]:
-        found.append(("id", "must be a non-empty string without '/'"))
+    problem = id_problem(doc.get("id"))
+    if problem:
+        found.append(("id", problem))
     if collection_id is None and not isinstance(doc.get("collection"), str):
         found.append(("collection", "is missing (give --collection)"))
     geometry = doc.get("geometry")

@@ -118,9 +118,9 @@ class CmrSource:
                 if not entries:
                     break
                 entries = entries[: ctx.cap("cmr") - written]
-                ctx.writer.write_page(report, f"{dataset['id']}-granules",
-                               [granule_item(e, f"{dataset['id']}-granules") for e in entries],
-                               source_url=url, study=study)
+                collection_id = f"{dataset['id']}-granules"
+                ctx.writer.write_records(report, collection_id, entries, lambda e: granule_item(e, collection_id),
+                                         source_url=url, study=study)
                 written += len(entries)
                 search_after = response.headers.get("CMR-Search-After") if response else None
                 if not search_after:

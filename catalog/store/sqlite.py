@@ -100,6 +100,9 @@ def storage_error(exc: sqlite3.Error, path: Path | str) -> StoreError:
     if "database is locked" in lowered or "database is busy" in lowered:
         return StoreBusy(f"the catalogue at {path} is busy: another writer (a build or a harvest) holds its write "
                          f"lock and did not let go within {LOCK_TIMEOUT_MS // 1000} s; try again when it is done")
+    if "database or disk is full" in lowered:
+        return StorageUnavailable(f"the disk holding {path} is full (or the file reached its size limit): nothing "
+                                  "of this write was kept; free some space and run it again")
     if isinstance(exc, sqlite3.OperationalError) and any(fragment in lowered for fragment in CALLER_ERRORS):
         return QueryError(f"the query cannot be run: {message}")
     return StorageUnavailable(f"the catalogue's storage at {path} cannot be read ({message}); it may be damaged: "
