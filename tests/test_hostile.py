@@ -158,8 +158,8 @@ PARAMS = [
     ("a 100,000-point s_intersects filter", search_post({"filter": {"op": "s_intersects", "args": [
         {"property": "geometry"}, {"type": "MultiPoint", "coordinates": [[i / 1e5, 0] for i in range(60_000)]}]}}),
      413, ""),
-    ("a WKT filter geometry over the vertex cap", search_post({"filter": "s_intersects(geometry, MULTIPOINT(" + ",".join(
-        "0 0" for _ in range(10_500)) + "))"}), 413, ""),
+    ("a WKT filter geometry over the vertex cap", search_post({
+        "filter": "s_intersects(geometry, MULTIPOINT(" + ",".join("0 0" for _ in range(10_500)) + "))"}), 413, ""),
     ("a polygon with a bad position", search_post({"intersects": {"type": "Polygon", "coordinates": [[[1, "a"]]]}}),
      400, "positions"),
     ("an unknown geometry type", search_post({"intersects": {"type": "Circle", "coordinates": [1, 2]}}), 400, ""),
