@@ -19,7 +19,7 @@ from .geometry import lonlat_problem
 from .records import RECORDS_DIR, DatasetRecord, Problem, Records, RecordsInvalid, StudyRecord, load_records
 from .schemas import SchemasUnavailable, schema_errors
 from .stac import build_stac
-from .store import Store
+from .store import Store, StoreError
 
 
 @dataclass
@@ -130,6 +130,16 @@ def carry_over_enrichments(store: Store, items: list[dict[str, Any]]) -> None:
             props[ENRICHMENTS] = kept
 
 
+class BuildFailed(RecordsInvalid):
+    """The records were fine but the store refused the write (disk full, busy, damaged); nothing was written.
+
+    A RecordsInvalid, so every caller that reports refused builds reports this one too, as one line."""
+
+    def __init__(self, location: str, cause: Exception):
+        super().__init__([Problem(str(location), "store", f"{cause} (the build was rolled back)")])
+        self.cause = cause
+
+
 def write_records(store: Store, collections: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, int]:
     """Make the curated part of the catalogue (the studies and dataset Collections) equal to the documents.
 
@@ -167,7 +177,10 @@ def build(store: Store, root: Path | str = RECORDS_DIR, *, schemas: bool = True)
     result = validate(root, schemas=schemas)
     if not result.ok:
         raise RecordsInvalid(result.problems)
-    report = write_records(store, result.collections, result.items)
+    try:
+        report = write_records(store, result.collections, result.items)
+    except StoreError as exc:  # disk full, another writer's lock, a damaged file: one line, nothing written
+        raise BuildFailed(getattr(store, "location", "the store"), exc) from exc
     report["studies"] = len(result.records.studies)
     report["datasets"] = len(result.records.datasets)
     return report

@@ -22,7 +22,7 @@ def to_shape(geometry: dict[str, Any]) -> BaseGeometry:
     """A GeoJSON geometry as a shapely shape; raises ValueError with the reason when it is not one."""
     try:
         return shapely.geometry.shape(geometry)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, shapely.errors.GEOSException) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, shapely.errors.ShapelyError) as exc:
         raise ValueError(f"is not valid GeoJSON: {exc}") from None
 
 

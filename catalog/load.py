@@ -10,6 +10,7 @@ parse of a Sentinel-2 Item costs ~10x more here), and the line's own bytes are w
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,21 @@ class LoadReport:
     skipped: list[Problem] = field(default_factory=list)
 
 
+UNSERVABLE_ID = re.compile(r"[/\\?#\x00-\x1f\x7f]")
+MAX_ID_CHARS = 256
+
+
+def id_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be an Item or Collection id the API can serve at /collections/{c}/items/{id}."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_ID_CHARS:
+        return f"must be at most {MAX_ID_CHARS} characters"
+    if UNSERVABLE_ID.search(value):
+        return "must not contain '/', '\\', '?', '#' or control characters (it could not be fetched by URL)"
+    return None
+
+
 class _Item(msgspec.Struct):
     """What a store indexes of an Item: decoded without the rest (assets, links), which is kept as bytes."""
 
@@ -69,8 +85,9 @@ def item_problems(doc: Any, collection_id: str | None) -> list[tuple[str, str]]:
     found = []
     if doc.type != "Feature":
         found.append(("type", f"must be 'Feature', got {doc.type!r}"))
-    if not isinstance(doc.id, str) or not doc.id or "/" in doc.id:
-        found.append(("id", "must be a non-empty string without '/'"))
+    problem = id_problem(doc.id)
+    if problem:
+        found.append(("id", problem))
     if collection_id is None and not isinstance(doc.collection, str):
         found.append(("collection", "is missing (give --collection)"))
     props = doc.properties

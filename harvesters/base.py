@@ -8,7 +8,7 @@ study Item) through the store, adding provenance; :class:`SourceReport` counts w
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,12 +37,13 @@ class SourceReport:
     updated: int = 0
     unchanged: int = 0
     pages: int = 0
+    invalid: int = 0  # fetched records skipped as malformed (each one is also in ``skipped`` with its reason)
     skipped: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         line = (f"{self.source}: fetched {self.fetched}, new {self.new}, updated {self.updated}, "
-                f"unchanged {self.unchanged}, failed {len(self.failures)}")
+                f"unchanged {self.unchanged}, invalid {self.invalid}, failed {len(self.failures)}")
         details = [f"  failed: {f}" for f in self.failures] + [f"  skipped: {s}" for s in self.skipped]
         return "\n".join([line, *details])
 
@@ -134,12 +135,56 @@ class HarvestWriter:
         with self.store.transaction():
             self.store.upsert_collection(doc)
 
+    def write_records(self, report: SourceReport, collection_id: str, records: Iterable[Any],
+                      normalise: Callable[[Any], dict[str, Any]], *, source_url: str, study: Study | None,
+                      etag: str | None = None) -> None:
+        """Normalise one fetched page of upstream records and write it (:meth:`write_page`).
+
+        A record the normaliser cannot read (a missing field, an unknown geometry type, ...) is skipped with
+        its reason and the page's URL; the rest of the page, and the task, go on.
+        """
+        docs: list[dict[str, Any]] = []
+        bad: list[tuple[int, str]] = []
+        records = list(records)
+        for number, record in enumerate(records, start=1):
+            try:
+                docs.append(normalise(record))
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                upstream_id = record.get("id") if isinstance(record, dict) else None
+                what = f"{exc.__class__.__name__}: {exc}"[:200]
+                bad.append((number, f"record {upstream_id or f'#{number}'}: cannot be read ({what})"))
+        self.write_page(report, collection_id, docs, source_url=source_url, study=study, etag=etag,
+                        _unreadable=[reason for _, reason in bad])
+
     def write_page(self, report: SourceReport, collection_id: str, docs: Iterable[dict[str, Any]], *,
-                   source_url: str, study: Study | None, etag: str | None = None) -> None:
-        """Write one fetched page in one transaction, merging study links and adding provenance."""
+                   source_url: str, study: Study | None, etag: str | None = None,
+                   _unreadable: list[str] | None = None) -> None:
+        """Write one fetched page in one transaction, merging study links and adding provenance.
+
+        Each document is checked first (``catalog.load.item_problems``: id servable by URL, geometry, datetime,
+        bbox); a malformed one is skipped, reported with its reason and the page's URL, and the others are
+        written. The report counts exactly what was stored.
+        """
+        from catalog.load import item_problems
+
         docs = list(docs)
+        unreadable = list(_unreadable or [])
         report.pages += 1
-        report.fetched += len(docs)
+        report.fetched += len(docs) + len(unreadable)
+        good: list[dict[str, Any]] = []
+        for doc in docs:
+            problems = item_problems({**doc, "collection": collection_id}, collection_id)
+            if problems:
+                shown = doc.get("id") if isinstance(doc.get("id"), str) else None
+                unreadable.append(f"record {shown or '(no id)'}: " +
+                                  "; ".join(f"{name} {problem}" for name, problem in problems)[:300])
+            else:
+                good.append(doc)
+        url = self._upstream(source_url)
+        for reason in unreadable:
+            report.invalid += 1
+            report.skipped.append(f"{collection_id}: {reason} at {url}")
+        docs = good
         if self.dry_run:
             return
         with self.store.transaction():

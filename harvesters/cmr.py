@@ -1,6 +1,7 @@
 """NASA CMR: collection metadata and granules over each study's area and time, paged with CMR-Search-After."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -118,9 +119,10 @@ class CmrSource:
                 if not entries:
                     break
                 entries = entries[: ctx.cap("cmr") - written]
-                ctx.writer.write_page(report, f"{dataset['id']}-granules",
-                               [granule_item(e, f"{dataset['id']}-granules") for e in entries],
-                               source_url=url, study=study)
+                collection_id = f"{dataset['id']}-granules"
+                ctx.writer.write_records(report, collection_id, entries,
+                                         partial(granule_item, collection_id=collection_id),
+                                         source_url=url, study=study)
                 written += len(entries)
                 search_after = response.headers.get("CMR-Search-After") if response else None
                 if not search_after:

@@ -158,8 +158,9 @@ class StacApiSource:
                 written = 0
                 for page in search.pages_as_dicts():
                     features = page.get("features", [])[: cap - written]
-                    ctx.writer.write_page(report, collection_id, [normalise_item(f, collection_id) for f in features],
-                                   source_url=io.last_url, study=study, etag=io.last_etag)
+                    ctx.writer.write_records(report, collection_id, features,
+                                             lambda f: normalise_item(f, collection_id),
+                                             source_url=io.last_url, study=study, etag=io.last_etag)
                     written += len(features)
                     if written >= cap:
                         break

@@ -19,8 +19,11 @@ from rasters import RasterAccess
 from .config import ServiceConfig
 from .context import AppState
 from .core import bp as core_bp
-from .errors import register_error_handlers
+from .errors import ApiError, register_error_handlers
 from .extensions import Extension, ExtensionSet, default_extensions
+from .limits import MAX_URL_BYTES
+from .responses import base
+from .security import add_security_headers
 
 GZIP_MIN_BYTES = 1024
 WEB_PLUGIN_GROUP = "geostudies.web"
@@ -39,6 +42,18 @@ def create_app(config: ServiceConfig | None = None, *, store: Store | None = Non
                                             rasters=RasterAccess(config.rasters))
     CORS(app, expose_headers=["ETag", "Last-Modified", "Geostudies-Warning"])
     register_error_handlers(app)
+
+    @app.before_request
+    def check_request() -> None:
+        """Before any view: the URL's size, and the Host (links are built on it, see service.origin)."""
+        environ = request.environ
+        uri = environ.get("REQUEST_URI") or environ.get("RAW_URI") or (
+            environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", ""))
+        if len(uri) > MAX_URL_BYTES:
+            raise ApiError(414, "URITooLong", f"the URL is longer than {MAX_URL_BYTES} bytes; send a long filter or "
+                           "geometry in a POST /search body")
+        base()  # raises HostRefused (400) for a Host this service does not serve
+
     app.register_blueprint(core_bp)
     for blueprint in app.extensions["geostudies"].extensions.blueprints():
         app.register_blueprint(blueprint)
@@ -48,6 +63,7 @@ def create_app(config: ServiceConfig | None = None, *, store: Store | None = Non
 
     @app.after_request
     def compress(response: Response) -> Response:
+        response = add_security_headers(response, config.tile_url)
         if (response.direct_passthrough or response.status_code < 200 or response.status_code >= 300
                 or "gzip" not in request.headers.get("Accept-Encoding", "")
                 or response.headers.get("Content-Encoding")):

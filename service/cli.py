@@ -112,24 +112,47 @@ def search(db: str, bbox: str | None, datetime_: str | None, text: str | None, c
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--dev", is_flag=True, help="Flask's development server (reloader off) instead of gunicorn.")
-def serve(db: str, host: str, port: int, workers: int, dev: bool) -> None:
-    """Serve the STAC API and the map pages (gunicorn, or --dev for Flask's server)."""
+@click.option("--workers", default=2, show_default=True, type=int, help="Processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Application threads per process.")
+@click.option("--timeout", default=60.0, show_default=True, type=float,
+              help="Seconds a request may run before its process is restarted.")
+@click.option("--request-timeout", default=30.0, show_default=True, type=float,
+              help="Seconds a client has to send a whole request (line, headers, body).")
+@click.option("--access-log", is_flag=True, help="Log every request to stderr (off by default).")
+@click.option("--dev", is_flag=True, help="Flask's development server (reloader off) instead of waitress.")
+def serve(db: str, host: str, port: int, workers: int, threads: int, timeout: float, request_timeout: float,
+          access_log: bool, dev: bool) -> None:
+    """Serve the STAC API and the map pages (waitress in --workers processes, or --dev for Flask's server).
+
+    The catalogue is checked first (schema version, a quick integrity check): a damaged or outdated file is
+    refused with the reason, before any process starts. Links use $GEOSTUDIES_PUBLIC_URL, else a Host in
+    $GEOSTUDIES_ALLOWED_HOSTS (default: localhost names and --host); see the README's deployment section.
+    """
     from service.app import create_app
-    from service.config import ServiceConfig
+    from service.config import LOCAL_HOSTS, ServiceConfig
 
     try:  # refuse to start on a catalogue the service could not read, with the reason, before any worker forks
-        open_store(db, readonly=True).close()
+        store = open_store(db, readonly=True)
+        try:
+            check = getattr(store, "check", None)
+            problems = check(timeout=10.0) if check else []
+        finally:
+            store.close()
     except (OSError, StoreError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+    if problems:
+        raise click.UsageError(f"the catalogue at {db} failed its integrity check: {'; '.join(problems[:5])}; "
+                               "rebuild it (geostudies build) or restore a copy")
     config = ServiceConfig.from_env(store=db)
+    if config.allowed_hosts is None and not config.public_url and host not in ("0.0.0.0", "::", ""):
+        config = ServiceConfig.from_env(store=db, allowed_hosts=(*LOCAL_HOSTS, host))
     if dev:
         create_app(config).run(host=host, port=port, threaded=True)
         return
-    from service.wsgi import serve as gunicorn_serve
+    from service.wsgi import serve as run_server
 
-    gunicorn_serve(config, host=host, port=port, workers=workers)
+    run_server(config, host=host, port=port, workers=workers, threads=threads, timeout=timeout,
+               request_timeout=request_timeout, access_log=access_log)
 
 
 @main.command()

@@ -10,29 +10,49 @@ from flask import Blueprint, Response, request
 from catalog import STAC_VERSION
 from catalog.store import SearchPage
 
-from .context import current_store, html_pages, state
+from .context import current_config, current_store, html_pages, state
 from .errors import ApiError
 from .extensions import COLLECTIONS, ITEMS, SEARCH, SearchRequest
 from .extensions.collection_search import parse_collection_query
 from .extensions.fields import apply_fields
+from .limits import check_json_depth
 from .links import QUERYABLES_REL, collection_out, item_out, page_links
 from .params import SearchParamError
-from .responses import GEOJSON, OPENAPI, SCHEMA_JSON, base, json_response, link, wants_html
+from .responses import GEOJSON, OPENAPI, SCHEMA_JSON, base, json_response, link, self_url, wants_html
 
 bp = Blueprint("stac", __name__)
 
 
+def json_body() -> dict[str, Any]:
+    """The request's JSON object body ({} when there is none), checked before anything parses it.
+
+    Only ``application/json`` (or a ``+json`` type) is read: a form or multipart Content-Type is a 415, not a
+    body silently ignored. The size cap (``max_body_bytes``) holds for chunked bodies too: the server
+    de-chunks and counts them, and Flask's ``MAX_CONTENT_LENGTH`` checks what arrives.
+    """
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if not has_body:
+        return {}
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
+        raise ApiError(415, "UnsupportedMediaType", f"a request body must be application/json, not "
+                       f"{(request.content_type or 'a body without Content-Type')[:100]!r}")
+    data = request.get_data(cache=True)
+    if not data:
+        return {}
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "InvalidRequestBody", f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidRequestBody", "request body must be a JSON object")
+    check_json_depth(body, "request body")
+    return body
+
+
 def _request_params() -> tuple[dict[str, Any], str]:
     if request.method == "POST":
-        if not request.data:
-            return {}, "POST"
-        try:
-            body = orjson.loads(request.get_data())
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "InvalidRequestBody", f"request body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "InvalidRequestBody", "request body must be a JSON object")
-        return body, "POST"
+        return json_body(), "POST"
     return {k: v for k, v in request.args.items()}, "GET"
 
 
@@ -129,10 +149,11 @@ def items(collection_id: str) -> Response:
     search = state().extensions.parse(params, method="GET", endpoint=ITEMS,
                                       property_types=current_store().property_types(collection_id))
     search.query.collections = [collection_id]
+    search.query.timeout = current_config().query_timeout
     page = current_store().search(search.query)
     endpoint = f"{base()}/collections/{collection_id}/items"
     links = page_links(page, endpoint, dict(request.args), "GET")
-    links += [link("self", request.url, GEOJSON), link("collection", f"{base()}/collections/{collection_id}"),
+    links += [link("self", self_url(), GEOJSON), link("collection", f"{base()}/collections/{collection_id}"),
               link("parent", f"{base()}/collections/{collection_id}")]
     return _item_collection(page, links, search)
 
@@ -155,10 +176,11 @@ def search() -> Response:
     params, method = _request_params()
     search = state().extensions.parse(params, method=method, endpoint=SEARCH,
                                       property_types=current_store().property_types(None))
+    search.query.timeout = current_config().query_timeout
     page = current_store().search(search.query)
     endpoint = f"{base()}/search"
     links = page_links(page, endpoint, params, method)
-    links.append(link("self", request.url if method == "GET" else endpoint, GEOJSON))
+    links.append(link("self", self_url() if method == "GET" else endpoint, GEOJSON))
     return _item_collection(page, links, search)
 
 

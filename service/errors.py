@@ -6,14 +6,16 @@ Every error the app raises on purpose is an :class:`ApiError` (or a Werkzeug HTT
 from __future__ import annotations
 
 import html
+import sqlite3
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from catalog.store import QueryError
+from catalog.store import QueryError, QueryTimeout, StorageUnavailable, StoreBusy
 
 from .context import html_pages
+from .origin import HostRefused
 from .params import SearchParamError
 from .responses import json_response, wants_html
 
@@ -26,7 +28,8 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, description: str, headers: Any = ()) -> Response:
-    if wants_html():
+    # A refused Host gets JSON: an HTML page would build its links on the very host that was refused.
+    if code != "InvalidHost" and _wants_html():
         view = html_pages().view("error")
         body = view(status, code, description) if view else _plain_html(status, code, description)
         response = Response(body, status=status, mimetype="text/html")
@@ -36,6 +39,13 @@ def error_response(status: int, code: str, description: str, headers: Any = ()) 
         if name.lower() != "content-type":  # e.g. Allow on 405, Retry-After on 503
             response.headers[name] = value
     return response
+
+
+def _wants_html() -> bool:
+    try:
+        return wants_html()
+    except Exception:  # a malformed Accept header or query string: answer JSON
+        return False
 
 
 def _plain_html(status: int, code: str, description: str) -> str:
@@ -52,6 +62,34 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(QueryError)
     def bad_query(exc: QueryError) -> Response:
         return error_response(400, "InvalidParameterValue", str(exc))
+
+    @app.errorhandler(HostRefused)
+    def bad_host(exc: HostRefused) -> Response:
+        return error_response(400, "InvalidHost", str(exc))
+
+    @app.errorhandler(QueryTimeout)
+    def too_slow(exc: QueryTimeout) -> Response:
+        return error_response(503, "QueryTimeout", str(exc), {"Retry-After": "5"}.items())
+
+    @app.errorhandler(StoreBusy)
+    def busy(exc: StoreBusy) -> Response:
+        return error_response(503, "StoreBusy", str(exc), {"Retry-After": "10"}.items())
+
+    @app.errorhandler(StorageUnavailable)
+    def damaged(exc: StorageUnavailable) -> Response:
+        app.logger.error("storage unavailable on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "StorageUnavailable", str(exc))
+
+    @app.errorhandler(sqlite3.DatabaseError)
+    def damaged_raw(exc: sqlite3.DatabaseError) -> Response:  # a backend that let a sqlite3 error through
+        app.logger.error("storage error on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "StorageUnavailable", f"the catalogue's storage cannot be read ({exc}); it may "
+                              "be damaged")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> Response:
+        cap = app.config.get("MAX_CONTENT_LENGTH")
+        return error_response(413, "PayloadTooLarge", f"the request body is larger than {cap} bytes")
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:

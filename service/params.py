@@ -16,13 +16,18 @@ import shapely.geometry
 from catalog.geometry import lonlat_problem
 from catalog.store import TimestampError, normalise_timestamp
 
+from .limits import (
+    MAX_DATETIME_CHARS,
+    MAX_ID_CHARS,
+    MAX_LIST_ITEMS,
+    check_geometry,
+    check_json_depth,
+)
+
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
-MAX_IDS = 1000
-MAX_VERTICES = 10_000
+MAX_IDS = MAX_LIST_ITEMS
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
-GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
-                  "GeometryCollection")
 
 
 class SearchParamError(ValueError):
@@ -35,20 +40,31 @@ def parse_list(value: Any, name: str) -> list[str] | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
+        if len(value) > MAX_LIST_ITEMS * (MAX_ID_CHARS + 1):
+            raise SearchParamError(f"'{name}' is longer than {MAX_LIST_ITEMS} ids", code="PayloadTooLarge")
         items = [v.strip() for v in value.split(",") if v.strip()]
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         items = value
     else:
         raise SearchParamError(f"'{name}' must be a list of strings or a comma-separated string")
+    if len(items) > MAX_LIST_ITEMS:
+        raise SearchParamError(f"'{name}' lists more than {MAX_LIST_ITEMS} ids", code="PayloadTooLarge")
+    if any(len(v) > MAX_ID_CHARS for v in items):
+        raise SearchParamError(f"'{name}' has an id longer than {MAX_ID_CHARS} characters")
     return items
 
 
 def parse_bbox(value: Any) -> list[float] | None:
     if value is None or value == "":
         return None
+    if isinstance(value, str) and len(value) > 200 or isinstance(value, list) and len(value) > 6:
+        raise SearchParamError("'bbox' must be 4 or 6 numbers: west,south,east,north")
     try:
-        numbers = [float(v) for v in (value.split(",") if isinstance(value, str) else value)]
-    except (TypeError, ValueError):
+        numbers = [float(v) for v in (value.split(",") if isinstance(value, str) else value)
+                   if not isinstance(v, bool)] if isinstance(value, (str, list)) else None
+        if numbers is None or (isinstance(value, list) and len(numbers) != len(value)):
+            raise TypeError
+    except (TypeError, ValueError, OverflowError):
         raise SearchParamError("'bbox' must be 4 or 6 numbers: west,south,east,north") from None
     if len(numbers) not in (4, 6) or not all(math.isfinite(v) for v in numbers):
         raise SearchParamError("'bbox' must be 4 or 6 finite numbers: west,south,[min elevation,]east,north"
@@ -69,6 +85,8 @@ def parse_datetime(value: Any) -> tuple[str | None, str | None] | None:
         return None
     if not isinstance(value, str):
         raise SearchParamError("'datetime' must be a string")
+    if len(value) > MAX_DATETIME_CHARS:
+        raise SearchParamError(f"'datetime' is longer than {MAX_DATETIME_CHARS} characters")
     parts = value.split("/")
     if len(parts) > 2:
         raise SearchParamError(f"'datetime' must be an instant or an interval 'start/end', got {value!r}")
@@ -97,21 +115,14 @@ def parse_datetime(value: Any) -> tuple[str | None, str | None] | None:
     return start, end
 
 
-def _count_vertices(coords: Any) -> int:
-    if isinstance(coords, (list, tuple)) and coords and isinstance(coords[0], (int, float)):
-        return 1
-    if isinstance(coords, (list, tuple)):
-        return sum(_count_vertices(c) for c in coords)
-    return 0
-
-
 def json_value(value: Any, problem: str) -> Any:
     """A parameter that is JSON in a GET query string and already decoded in a POST body."""
     if isinstance(value, str):
         try:
-            return orjson.loads(value)
+            value = orjson.loads(value)
         except orjson.JSONDecodeError:
             raise SearchParamError(problem) from None
+        check_json_depth(value, problem.split("'")[1] if problem.count("'") >= 2 else "parameter")
     return value
 
 
@@ -119,13 +130,8 @@ def parse_geometry(value: Any, name: str = "intersects") -> dict[str, Any] | Non
     if value is None or value == "":
         return None
     value = json_value(value, f"'{name}' must be a GeoJSON geometry object")
-    if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
-        raise SearchParamError(f"'{name}' must be a GeoJSON geometry with a type of {', '.join(GEOMETRY_TYPES)}")
-    key = "geometries" if value["type"] == "GeometryCollection" else "coordinates"
-    if key not in value:
-        raise SearchParamError(f"'{name}' geometry has no '{key}'")
-    if _count_vertices(value.get("coordinates", [])) > MAX_VERTICES:
-        raise SearchParamError(f"'{name}' geometry has more than {MAX_VERTICES} vertices", code="PayloadTooLarge")
+    check_json_depth(value, name)
+    check_geometry(value, name)  # structure, nesting and vertices of every part, before shapely sees it
     try:
         shape = shapely.geometry.shape(value)
     except Exception as exc:
@@ -142,11 +148,12 @@ def parse_limit(value: Any) -> int:
     if value is None or value == "":
         return DEFAULT_LIMIT
     try:
-        limit = int(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+        limit = int(value) if not isinstance(value, bool) and not (isinstance(value, str) and len(value) > 20) \
+            else None
+    except (TypeError, ValueError, OverflowError):
         limit = None
     if limit is None or (isinstance(value, float) and value != int(value)):
-        raise SearchParamError(f"'limit' must be an integer, got {value!r}")
+        raise SearchParamError(f"'limit' must be an integer, got {str(value)[:40]!r}")
     if limit < 1:
         raise SearchParamError(f"'limit' must be at least 1, got {limit}")
     # STAC API: a limit above the maximum is served as the maximum, not refused.

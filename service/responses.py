@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 import orjson
-from flask import Response, request
+from flask import Response, g, request
 
 from .context import current_config
+from .origin import resolve_base
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -17,9 +19,18 @@ HTML = "text/html"
 
 
 def base() -> str:
-    """The URL prefix of every link: the configured public URL, else the request's host."""
-    configured = current_config().public_url
-    return configured.rstrip("/") if configured else request.host_url.rstrip("/")
+    """The URL prefix of every link: the configured public URL, else the request's allowed host (see
+    :mod:`service.origin`; an unknown Host never reaches a link, it is refused before the view runs)."""
+    cached = g.get("geostudies_base")
+    if cached is None:
+        cached = g.geostudies_base = resolve_base(request, current_config())
+    return str(cached)
+
+
+def self_url() -> str:
+    """This request's URL, on the base above (never on the raw Host header)."""
+    query = quote(request.query_string.decode("latin-1"), safe="=&;%+,/:@!$'()*~-._?")
+    return f"{base()}{request.path}" + (f"?{query}" if query else "")
 
 
 def json_response(doc: Any, status: int = 200, mimetype: str = JSON, conditional: bool = False,

@@ -145,7 +145,7 @@ def stop_server(server: Server) -> None:
 
 @pytest.fixture(scope="session")
 def server(catalogue_db: Path) -> Iterator[Server]:
-    """gunicorn (2 workers) serving the bundled catalogue on a free loopback port."""
+    """geostudies serve (2 processes) serving the bundled catalogue on a free loopback port."""
     srv = start_server(catalogue_db)
     yield srv
     stop_server(srv)

@@ -308,8 +308,8 @@ def test_study_page_shows_previews_chart_and_overlay(data_db: Path, rangeserver:
     server = start_server(data_db, env={"GEOSTUDIES_ASSET_HOSTS": rangeserver.host, "GEOSTUDIES_TILES": ""})
     try:
         page.goto(f"{server.url}/studies/greenland-fixture")
-        page.wait_for_function("document.body.getAttribute('data-charts') === 'ready'", timeout=30_000)
-        page.wait_for_function("[...document.querySelectorAll('img.preview')].every(i => i.complete)",
+        page.wait_for_function("() => document.body.getAttribute('data-charts') === 'ready'", timeout=30_000)
+        page.wait_for_function("() => [...document.querySelectorAll('img.preview')].every(i => i.complete)",
                                timeout=30_000)
         widths = page.eval_on_selector_all("img.preview", "imgs => imgs.map(i => i.naturalWidth)")
         assert len(widths) == 3 and all(w > 0 for w in widths)

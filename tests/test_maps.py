@@ -30,7 +30,7 @@ def offline_server(catalogue_db):
 
 def ready(page, url):
     page.goto(url)
-    page.wait_for_function("document.body.getAttribute('data-state') === 'ready'", timeout=20_000)
+    page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready'", timeout=20_000)
 
 
 def shot(page, name):
@@ -67,8 +67,8 @@ def test_a_filter_changes_the_visible_set_and_the_url(offline_server, page, stor
     ready(page, offline_server.url + "/map")
     before = set(listed(page, "results"))
     page.select_option("#f-discipline", "seismology")
-    page.wait_for_function("location.search.includes('discipline=seismology')")
-    page.wait_for_function("document.body.getAttribute('data-state') === 'ready'")
+    page.wait_for_function("() => location.search.includes('discipline=seismology')")
+    page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready'")
     after = set(listed(page, "results"))
     expected = {d["id"] for d in store.iter_items("studies")
                 if "seismology" in d["properties"]["geostudies:disciplines"]
@@ -76,8 +76,8 @@ def test_a_filter_changes_the_visible_set_and_the_url(offline_server, page, stor
                 and d["properties"]["geostudies:target"] == "earth"}
     assert after == expected and after < before
     page.fill("#f-q", "屏东")
-    page.wait_for_function("location.search.includes('q=')")
-    page.wait_for_function("document.body.getAttribute('data-state') === 'ready' && "
+    page.wait_for_function("() => location.search.includes('q=')")
+    page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready' && "
                            "document.querySelectorAll('#results li').length === 1")
     assert listed(page, "results") == [PINGTUNG]
     assert page.problems == []
@@ -109,8 +109,8 @@ def test_drawing_a_rectangle_searches_that_region_and_updates_the_url(offline_se
     page.mouse.down()
     page.mouse.move(*corners[1], steps=8)
     page.mouse.up()
-    page.wait_for_function("location.search.includes('bbox=')")
-    page.wait_for_function("document.body.getAttribute('data-state') === 'ready'")
+    page.wait_for_function("() => location.search.includes('bbox=')")
+    page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready'")
     bbox = [float(v) for v in parse_qs(urlparse(page.url).query)["bbox"][0].split(",")]
     assert abs(bbox[0] - 119) < 0.3 and abs(bbox[3] - 25.5) < 0.3
     ids = listed(page, "results")
@@ -158,7 +158,7 @@ def test_study_page_lists_datasets_with_access_links_for_its_area_and_time(offli
 
 def test_dataset_page_shows_extent_access_and_the_studies_that_used_it(offline_server, page):
     page.goto(offline_server.url + "/datasets/grace-fo-jpl-mascon-cri")
-    page.wait_for_function("document.getElementById('mapbox').hasAttribute('data-studies')")
+    page.wait_for_function("() => document.getElementById('mapbox').hasAttribute('data-studies')")
     assert "TELLUS_GRAC-GRFO_MASCON_CRI_GRID_RL06.1_V3" in page.text_content("#endpoints")
     users = page.eval_on_selector_all("#users a", "els => els.map(e => e.getAttribute('href'))")
     assert "/studies/grace-terrestrial-water-storage-interdecadal" in users
@@ -177,7 +177,7 @@ def test_page_stays_usable_when_tiles_cannot_load(server, page):
     # The default OpenStreetMap tiles are unreachable here: the outline and the data must still show.
     ready(page, server.url + "/map")
     assert int(page.get_attribute("#mapbox", "data-markers")) > 10
-    page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path').length > 10")
+    page.wait_for_function("() => document.querySelectorAll('.leaflet-overlay-pane path').length > 10")
     assert not [p for p in page.problems if p.startswith("uncaught")]
 
 

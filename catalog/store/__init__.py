@@ -19,17 +19,20 @@ from .types import (
                     NotFound,
                     Outcome,
                     QueryError,
+                    QueryTimeout,
                     RawItem,
                     SearchPage,
                     SearchQuery,
+                    StorageUnavailable,
+                    StoreBusy,
                     StoreError,
                     WriteMode,
 )
 
 __all__ = [
     "CatalogReader", "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "HarvestState",
-    "NotFound", "Outcome", "QueryError", "RawItem", "SearchPage", "SearchQuery", "Store", "StoreError",
-    "TimestampError",
+    "NotFound", "Outcome", "QueryError", "QueryTimeout", "RawItem", "SearchPage", "SearchQuery",
+    "StorageUnavailable", "Store", "StoreBusy", "StoreError", "TimestampError",
     "WriteMode", "backends", "bbox_boxes", "default_location", "normalise_timestamp", "open_store",
     "register_backend",
 ]

@@ -57,12 +57,42 @@ class Translator:
         self.params: list[Any] = []
 
     def translate(self, node: Any) -> tuple[str, list[Any]]:
-        sql = self._bool(node)
+        """(sql, params). Anything not of the shape an operator takes is a QueryError, never a crash: the
+        expression may come from a client (the Query extension's operands are not seen by the cql2 parser)."""
+        try:
+            sql = self._bool(node)
+        except QueryError:
+            raise
+        except (IndexError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
+            raise QueryError(f"a filter operator has arguments of the wrong kind or number: "
+                             f"{_brief(node)}") from None
         return sql, self.params
 
     def _param(self, value: Any) -> str:
+        if isinstance(value, bool):
+            value = int(value)
+        if not (value is None or isinstance(value, (int, float, str))):
+            raise QueryError(f"unsupported value in filter: {_brief(value)}")
+        if isinstance(value, int) and not -2**63 <= value < 2**63:
+            raise QueryError(f"number out of range in filter: {_brief(value)}")
         self.params.append(value)
         return "?"
+
+    def _instant(self, node: Any, open_end: str) -> str:
+        """One end of an interval: '..' (open), a timestamp or date (text or object), or a property."""
+        if node in ("..", None):
+            return self._param(open_end)
+        if isinstance(node, dict) and "property" in node:
+            if node["property"] in ("datetime", "start_datetime"):
+                return "items.datetime"
+            if node["property"] == "end_datetime":
+                return "items.end_datetime"
+            return self._property(node["property"])
+        if isinstance(node, dict) and ("timestamp" in node or "date" in node):
+            return self._param(normalise_timestamp(node.get("timestamp", node.get("date"))))
+        if isinstance(node, str):
+            return self._param(normalise_timestamp(node))
+        raise QueryError(f"an interval end must be a timestamp, a date, '..' or a property: {_brief(node)}")
 
     def _property(self, name: str) -> str:
         if self.queryables is not None and name not in self.queryables and name not in COLUMNS:
@@ -72,6 +102,8 @@ class Translator:
     def _value(self, node: Any) -> str:
         if isinstance(node, dict):
             if "property" in node:
+                if not isinstance(node["property"], str):
+                    raise QueryError(f"a property reference needs a name: {_brief(node)}")
                 return self._property(node["property"])
             if "timestamp" in node:
                 return self._param(normalise_timestamp(node["timestamp"]))
@@ -86,20 +118,16 @@ class Translator:
                     sql_op = {"div": "/", "^": "*"}.get(op, op)
                     return f"({self._value(args[0])} {sql_op} {self._value(args[1])})"
                 return f"({self._bool(node)})"
-            raise QueryError(f"unsupported value in filter: {orjson.dumps(node).decode()[:80]}")
-        if isinstance(node, bool):
-            return self._param(1 if node else 0)
-        if isinstance(node, (int, float, str)) or node is None:
-            return self._param(node)
-        raise QueryError(f"unsupported value in filter: {node!r}")
+            raise QueryError(f"unsupported value in filter: {_brief(node)}")
+        return self._param(node)
 
     def _interval(self, node: Any) -> tuple[str, str]:
         """(start sql, end sql) of a temporal operand: an instant, an interval or a property."""
         if isinstance(node, dict) and "interval" in node:
+            if not isinstance(node["interval"], list) or len(node["interval"]) != 2:
+                raise QueryError(f"an interval has two ends: {_brief(node)}")
             start, end = node["interval"]
-            lo = self._param(normalise_timestamp(start)) if start not in ("..", None) else self._param("0000")
-            hi = self._param(normalise_timestamp(end)) if end not in ("..", None) else self._param("9999")
-            return lo, hi
+            return self._instant(start, "0000"), self._instant(end, "9999")
         if isinstance(node, dict) and node.get("property") in ("datetime", "start_datetime", "end_datetime"):
             if node["property"] == "datetime":
                 return "items.datetime", "items.end_datetime"
@@ -111,9 +139,11 @@ class Translator:
     def _bool(self, node: Any) -> str:
         if isinstance(node, bool):
             return "1" if node else "0"
-        if not isinstance(node, dict) or "op" not in node:
+        if not isinstance(node, dict) or not isinstance(node.get("op"), str):
             raise QueryError("a filter must be a boolean expression")
         op, args = node["op"].lower(), node.get("args", [])
+        if not isinstance(args, list):
+            raise QueryError(f"'{op[:40]}' needs a list of arguments")
         if op in ("and", "or"):
             if not args:
                 raise QueryError(f"'{op}' needs arguments")
@@ -191,6 +221,7 @@ class Translator:
         if not (isinstance(prop, dict) and "property" in prop) or not isinstance(values, list):
             raise QueryError(f"{op} compares an array property with an array literal, e.g. {op}(keywords, ('a'))")
         column = self._property(prop["property"])
+        values = [self._array_value(v) for v in values]
         holders = ", ".join(self._param(v) for v in values) or "NULL"
         n = len(values)
         if op == "a_contains":
@@ -204,3 +235,19 @@ class Translator:
             return (f"((SELECT count(*) FROM json_each({column})) = {n} AND NOT EXISTS "
                     f"(SELECT 1 FROM json_each({column}) WHERE value NOT IN ({again})))")
         raise QueryError(f"unsupported array operator {op!r}")
+
+    @staticmethod
+    def _array_value(value: Any) -> Any:
+        """An element of an array literal: a scalar, or a timestamp/date (compared in the store's form)."""
+        if isinstance(value, dict) and ("timestamp" in value or "date" in value):
+            return normalise_timestamp(value.get("timestamp", value.get("date")))
+        if isinstance(value, (dict, list)):
+            raise QueryError(f"array literals hold strings, numbers, booleans or dates: {_brief(value)}")
+        return value
+
+
+def _brief(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()[:80]
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(value)[:80]

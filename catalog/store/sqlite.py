@@ -9,14 +9,14 @@ type of every Item property (for queryables); ``state`` keeps small facts such a
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import shapely.geometry
 
 from ..geometry import bbox_boxes, bbox_shape
 from ..times import utc_now
+from . import tokens
 from .cql2sql import Translator, column_for
 from .fulltext import TEXT_FIELDS, collection_text, document_text, fts_query
 from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_target, item_times, json_type
@@ -38,9 +39,12 @@ from .types import (
     NotFound,
     Outcome,
     QueryError,
+    QueryTimeout,
     RawItem,
     SearchPage,
     SearchQuery,
+    StorageUnavailable,
+    StoreBusy,
     StoreError,
     WriteMode,
 )
@@ -98,21 +102,53 @@ def _contains(item_wkb: bytes | None, query_wkb: bytes) -> int:
 SPATIAL_FUNCTIONS = {"s_intersects": "gs_intersects", "s_within": "gs_within", "s_contains": "gs_contains"}
 
 
-def _encode_token(payload: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+LOCK_TIMEOUT_MS = 10_000  # how long a writer waits for another writer's lock before StoreBusy
+# SQLite errors that mean "this query is too big or too deep", i.e. the caller's; every other error of a
+# statement that ran before (no such table, malformed, I/O) means the storage is damaged: StorageUnavailable.
+CALLER_ERRORS = ("parser stack overflow", "too many sql variables", "expression tree is too large",
+                 "like or glob pattern too complex", "string or blob too big", "too many terms",
+                 "fts5: syntax error", "unknown special query")
 
 
-def _decode_token(token: str) -> dict[str, Any]:
-    """A paging token back into its parts; anything that is not exactly what we wrote is the caller's error."""
-    problem = QueryError("invalid paging token; use the href of a next/prev link as given")
-    try:
-        payload = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise problem from None
-    if not isinstance(payload, dict) or payload.get("d") not in ("next", "prev"):
+def storage_error(exc: sqlite3.Error, path: Path | str) -> StoreError:
+    """A sqlite3 error as the store contract's error: caller (QueryError), timeout, busy or damaged storage."""
+    message = str(exc)
+    lowered = message.lower()
+    if lowered == "interrupted":
+        return QueryTimeout("the search ran longer than its time limit and was stopped; narrow it (a smaller "
+                            "area, a datetime, fewer terms)")
+    if "database is locked" in lowered or "database is busy" in lowered:
+        return StoreBusy(f"the catalogue at {path} is busy: another writer (a build or a harvest) holds its write "
+                         f"lock and did not let go within {LOCK_TIMEOUT_MS // 1000} s; try again when it is done")
+    if "database or disk is full" in lowered:
+        return StorageUnavailable(f"the disk holding {path} is full (or the file reached its size limit): nothing "
+                                  "of this write was kept; free some space and run it again")
+    if isinstance(exc, sqlite3.OperationalError) and any(fragment in lowered for fragment in CALLER_ERRORS):
+        return QueryError(f"the query cannot be run: {message}")
+    return StorageUnavailable(f"the catalogue's storage at {path} cannot be read ({message}); it may be damaged: "
+                              "rebuild it (geostudies build) or restore a copy")
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Translate sqlite3 errors raised by a store method into the contract's errors (see storage_error)."""
+    @wraps(method)
+    def wrapper(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.path) from exc
+    return wrapper
+
+
+def _check_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A verified token's content is still checked: exactly the shape this backend writes."""
+    problem = QueryError(tokens.INVALID)
+    if set(payload) - {"d", "v", "m"} or payload.get("d") not in ("next", "prev"):
         raise problem
     values = payload.get("v")
     if not isinstance(values, list) or not all(v is None or isinstance(v, (str, int, float)) for v in values):
+        raise problem
+    if any(isinstance(v, bool) or isinstance(v, str) and len(v) > 1000 for v in values):
         raise problem
     matched = payload.get("m")
     if matched is not None and (not isinstance(matched, int) or isinstance(matched, bool) or matched < 0):
@@ -164,13 +200,22 @@ class SQLiteStore:
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(f"no catalogue at {self.path}; run 'geostudies build' first")
-            version = self._schema_version()
+            try:
+                version = self._schema_version()
+            except (sqlite3.Error, StoreError) as exc:
+                self.close()
+                raise StorageUnavailable(f"{self.path} is not a readable geostudies catalogue ({exc}); rebuild it "
+                                         "(geostudies build) or restore a copy") from None
             if version < SCHEMA_VERSION:
                 raise StoreError(f"the catalogue at {self.path} has schema version {version}, older than this "
                                  f"geostudies (version {SCHEMA_VERSION}); open it once writable (e.g. "
                                  "'geostudies build') to migrate it")
         else:
-            self._migrate()
+            try:
+                self._migrate()
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.path) from exc
+        self._secret: bytes | None = None
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -189,7 +234,7 @@ class SQLiteStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_MS}")
             conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             if not self.readonly:
@@ -206,10 +251,59 @@ class SQLiteStore:
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            if not self.readonly:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file alone is then the whole catalogue
-            conn.close()
-            self._local.conn = None
+            try:
+                if not self.readonly:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file alone is then the whole catalogue
+            except sqlite3.Error:
+                pass  # a full disk or a busy reader: the WAL stays beside the file and is read on the next open
+            finally:
+                conn.close()
+                self._local.conn = None
+
+    def check(self, timeout: float = 5.0) -> list[str]:
+        """A quick integrity check (``PRAGMA quick_check``, stopped after ``timeout`` seconds) and the schema
+        version: a list of problems, empty when the file looks whole."""
+        problems: list[str] = []
+        try:
+            version = self._schema_version()
+            if version != SCHEMA_VERSION:
+                problems.append(f"schema version {version}, this geostudies needs {SCHEMA_VERSION}")
+            with self._deadline(timeout):
+                rows = self.conn.execute("PRAGMA quick_check(20)").fetchall()
+            problems += [r[0] for r in rows if r[0] != "ok"]
+            if self.conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('items', 'collections', "
+                                 "'state')").fetchone()[0] != 3:
+                problems.append("tables are missing")
+        except (sqlite3.Error, StoreError) as exc:
+            if str(exc) == "interrupted":
+                problems.append(f"the integrity check did not finish within {timeout:g} s")
+            else:
+                problems.append(str(exc))
+        return problems
+
+    @contextmanager
+    def _deadline(self, seconds: float | None) -> Iterator[None]:
+        """Statements on this thread's connection stop with 'interrupted' once ``seconds`` have passed."""
+        if not seconds:
+            yield
+            return
+        end = time.monotonic() + seconds
+        self.conn.set_progress_handler(lambda: int(time.monotonic() > end), 2000)
+        try:
+            yield
+        finally:
+            self.conn.set_progress_handler(None, 0)
+
+    def _secret_bytes(self) -> bytes:
+        if self._secret is None:
+            self._secret = tokens.secret_of(self)
+        return self._secret
+
+    def _encode_token(self, payload: dict[str, Any]) -> str:
+        return tokens.sign(payload, self._secret_bytes())
+
+    def _decode_token(self, token: str) -> dict[str, Any]:
+        return _check_payload(tokens.verify(token, self._secret_bytes()))
 
     def _schema_version(self) -> int:
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'state'").fetchone() is None:
@@ -239,14 +333,23 @@ class SQLiteStore:
                 raise
             conn.execute(f"RELEASE {name}")
             return
-        conn.execute("BEGIN IMMEDIATE")  # take the write lock now: a read-modify-write cannot interleave
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # take the write lock now: a read-modify-write cannot interleave
+        except sqlite3.OperationalError as exc:
+            raise storage_error(exc, self.path) from exc  # StoreBusy after LOCK_TIMEOUT_MS
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             self._property_keys.clear()  # what the rolled-back writes recorded is gone
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise storage_error(exc, self.path) from exc
 
     # -- collections -------------------------------------------------------------------------
     def upsert_collection(self, doc: dict[str, Any]) -> Outcome:
@@ -679,13 +782,15 @@ class SQLiteStore:
 
     def search(self, query: SearchQuery) -> SearchPage:
         where, params, keys = self._where(query)
-        token = _decode_token(query.token) if query.token else None
+        token = self._decode_token(query.token) if query.token else None
+        with self._deadline(query.timeout):
+            return self._run_search(query, token, where, params, keys)
+
+    def _run_search(self, query: SearchQuery, token: dict[str, Any] | None, where: str, params: list[Any],
+                    keys: list[tuple[str, bool]]) -> SearchPage:
         matched = token.get("m") if token else None
         if not isinstance(matched, int):  # counted once, on the first page; later pages carry it
-            try:
-                matched = self.conn.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0]
-            except sqlite3.OperationalError as exc:
-                raise QueryError(f"the query cannot be run: {exc}") from exc
+            matched = self.conn.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0]
 
         direction = "next"
         page_conditions, page_params = [], []
@@ -701,10 +806,7 @@ class SQLiteStore:
         select = ", ".join(k for k, _ in keys)
         sql = (f"SELECT items.doc, items.zdict, {select} FROM items WHERE {' AND '.join([where, *page_conditions])} "
                f"ORDER BY {order} LIMIT ?")
-        try:
-            rows = self.conn.execute(sql, [*params, *page_params, query.limit + 1]).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise QueryError(f"the query cannot be run: {exc}") from exc
+        rows = self.conn.execute(sql, [*params, *page_params, query.limit + 1]).fetchall()
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         if direction == "prev":
@@ -716,9 +818,9 @@ class SQLiteStore:
             has_next = more if direction == "next" else True
             has_prev = (query.token is not None) if direction == "next" else more
             if has_next:
-                next_token = _encode_token({"d": "next", "v": last, "m": matched})
+                next_token = self._encode_token({"d": "next", "v": last, "m": matched})
             if has_prev:
-                prev_token = _encode_token({"d": "prev", "v": first, "m": matched})
+                prev_token = self._encode_token({"d": "prev", "v": first, "m": matched})
         return SearchPage(items=items, matched=matched, next_token=next_token, prev_token=prev_token)
 
     @staticmethod
@@ -732,3 +834,10 @@ class SQLiteStore:
             params += values[:i] + [values[i]]
         return "(" + " OR ".join(clauses) + ")", params
 
+
+
+# Every public method reports sqlite3 errors as the contract's errors (StorageUnavailable for a damaged file).
+for _name in ("upsert_collection", "delete_collection", "get_collection", "collections", "search_collections",
+              "upsert_items", "delete_item", "delete_items", "set_state", "get_state", "get_item", "last_modified",
+              "count_items", "item_ids", "property_types", "property_values", "search"):
+    setattr(SQLiteStore, _name, _guarded(getattr(SQLiteStore, _name)))

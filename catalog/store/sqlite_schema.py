@@ -117,6 +117,14 @@ def _v4_compact_documents_and_one_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS items_id ON items(id)")  # ids= across collections
 
 
+def _v5_paging_secret(conn: sqlite3.Connection) -> None:
+    """A per-catalogue secret that signs paging tokens (``tokens.py``): every process serving the file agrees."""
+    from .tokens import SECRET_KEY, new_secret
+
+    conn.execute("INSERT OR IGNORE INTO state (key, value) VALUES (?, ?)",
+                 (SECRET_KEY, orjson.dumps(new_secret()).decode()))
+
+
 MIGRATIONS: list[Migration] = [_v1_tables, _v2_space_time, _v3_collection_search_and_properties,
-                               _v4_compact_documents_and_one_index]
+                               _v4_compact_documents_and_one_index, _v5_paging_secret]
 SCHEMA_VERSION = len(MIGRATIONS)

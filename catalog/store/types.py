@@ -16,6 +16,19 @@ class QueryError(StoreError, ValueError):
     """A search the store cannot run as asked (unknown property, bad token, ...): the caller's fault."""
 
 
+class QueryTimeout(StoreError):
+    """A search ran longer than its ``timeout`` and was stopped."""
+
+
+class StorageUnavailable(StoreError):
+    """The storage behind the store is damaged or unreachable (a corrupt file, an I/O error): not the caller's
+    fault, and not fixed by retrying the same request. The service answers 503."""
+
+
+class StoreBusy(StoreError):
+    """Another writer holds the catalogue's write lock and did not let go within the lock timeout."""
+
+
 class NotFound(StoreError, LookupError):
     """The collection or item named does not exist."""
 
@@ -62,6 +75,7 @@ class SearchQuery:
     limit: int = 10
     token: str | None = None
     target: str | None = None  # body of spatial queries; None = earth
+    timeout: float | None = None  # seconds the backend may spend; then QueryTimeout
 
 
 @dataclass

@@ -29,7 +29,7 @@ def parse_collection_query(params: Mapping[str, Any]) -> CollectionQuery:
     if params.get("f") not in (None, "", "json"):
         raise SearchParamError("'f' must be 'json' here")
     token = params.get("token") or "0"
-    if not (isinstance(token, str) and token.isdigit()):
+    if not (isinstance(token, str) and token.isascii() and token.isdigit() and len(token) <= 9):
         raise SearchParamError("invalid paging token; use the href of a next/prev link as given")
     return CollectionQuery(bbox=parse_bbox(params.get("bbox")), datetime=parse_datetime(params.get("datetime")),
                            q=parse_q(params.get("q")), limit=parse_limit(params.get("limit") or MAX_LIMIT),

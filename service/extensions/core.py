@@ -1,6 +1,7 @@
 """STAC API core, collections, OGC API Features and Item Search: the parameters every search has."""
 from __future__ import annotations
 
+from ..limits import MAX_TOKEN_CHARS
 from ..params import (
     DEFAULT_LIMIT,
     MAX_IDS,
@@ -55,6 +56,8 @@ def contribute(builder: SearchBuilder) -> None:
     token = params.get("token")
     if token is not None and not isinstance(token, str):
         raise SearchParamError("'token' must be a string")
+    if token and len(token) > MAX_TOKEN_CHARS:
+        raise SearchParamError("invalid paging token; use the href of a next/prev link as given")
     query.token = token or None
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..limits import MAX_FIELDS, MAX_NAME_CHARS
 from ..params import SearchParamError
 from .base import Extension, Fields, Param, SearchBuilder
 
@@ -21,7 +22,20 @@ def parse_fields(value: Any, present: bool = False) -> Fields | None:
         raise SearchParamError("'fields' must be an object like {\"include\": [...], \"exclude\": [...]}, not null")
     if value is None:
         return None
+    result = _parse_fields(value)
+    if result is not None:
+        include, exclude = result
+        names = [*(include or []), *exclude]
+        if len(names) > MAX_FIELDS or any(len(n) > MAX_NAME_CHARS for n in names):
+            raise SearchParamError(f"'fields' may name at most {MAX_FIELDS} fields of at most {MAX_NAME_CHARS} "
+                                   "characters each")
+    return result
+
+
+def _parse_fields(value: Any) -> Fields | None:
     if isinstance(value, str):
+        if len(value) > MAX_FIELDS * (MAX_NAME_CHARS + 2):
+            raise SearchParamError(f"'fields' may name at most {MAX_FIELDS} fields")
         parts = [f.strip() for f in value.split(",") if f.strip()]
         named = [f.lstrip("+") for f in parts if not f.startswith("-")]
         excluded = [f[1:] for f in parts if f.startswith("-")]

@@ -17,6 +17,7 @@ from catalog.store import SearchQuery
 
 from ..context import current_store
 from ..errors import ApiError
+from ..limits import check_cql2_text, check_expression
 from ..params import SearchParamError
 from ..responses import SCHEMA_JSON, base, json_response
 from .base import Extension, Param, SearchBuilder, SearchRequest
@@ -67,8 +68,26 @@ def parse_filter(value: Any, lang: Any) -> dict[str, Any] | None:
         raise SearchParamError(f"'filter-lang' must be 'cql2-text' or 'cql2-json', got {lang!r}")
     if value is None or value == "":
         return None
+    if isinstance(value, str):
+        if len(value) > MAX_FILTER_CHARS:
+            raise SearchParamError(f"'filter' is longer than {MAX_FILTER_CHARS} characters", code="PayloadTooLarge")
+        if lang == "cql2-json" or value.lstrip().startswith("{"):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
+                raise SearchParamError(f"'filter' is not valid CQL2-JSON: {exc}") from None
+            if not isinstance(value, dict):
+                raise SearchParamError("'filter' in cql2-json must be a JSON object")
+        else:
+            check_cql2_text(value)  # the parser recurses per parenthesis: count nesting before it runs
+    if isinstance(value, dict):
+        check_expression(value)  # depth, size and vertices, walked without recursion, before cql2 sees it
+    elif not isinstance(value, str):
+        raise SearchParamError("'filter' must be CQL2 text or a CQL2-JSON object")
     key = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return orjson.loads(_canonical_filter(key, isinstance(value, str), lang))
+    canonical = orjson.loads(_canonical_filter(key, isinstance(value, str), lang))
+    check_expression(canonical)  # what text parsed into: its geometries count too
+    return canonical
 
 
 @lru_cache(maxsize=512)
@@ -80,19 +99,16 @@ def _canonical_filter(key: str, is_text: bool, lang: Any) -> bytes:
                 raise SearchParamError("'filter' is a JSON object but 'filter-lang' is cql2-text")
             expr = cql2.Expr(_legacy_between(value))
         elif isinstance(value, str):
-            if len(value) > MAX_FILTER_CHARS:
-                raise SearchParamError(f"'filter' is longer than {MAX_FILTER_CHARS} characters", code="PayloadTooLarge")
-            if lang == "cql2-json" or value.lstrip().startswith("{"):
-                expr = cql2.parse_json(value)
-            else:
-                expr = cql2.parse_text(value)
+            if lang == "cql2-json":
+                raise SearchParamError("'filter' is CQL2 text but 'filter-lang' is cql2-json")
+            expr = cql2.parse_text(value)
         else:
             raise SearchParamError("'filter' must be CQL2 text or a CQL2-JSON object")
         expr.validate()
         return orjson.dumps(expr.to_json())
     except SearchParamError:
         raise
-    except Exception as exc:  # cql2 raises ParseError/ValidationError and ValueError subclasses
+    except Exception as exc:  # cql2 raises ParseError/ValidationError, ValueError and TypeError subclasses
         message = re.sub(r"\s+", " ", str(exc)).strip()[:400]
         raise SearchParamError(f"'filter' is not valid CQL2: {message}") from None
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..limits import MAX_NAME_CHARS, MAX_SORT_FIELDS
 from ..params import SearchParamError
 from .base import Extension, Param, SearchBuilder
 
@@ -11,6 +12,8 @@ def parse_sortby(value: Any) -> list[tuple[str, bool]]:
     if value is None or value == "":
         return []
     fields: list[tuple[str, bool]] = []
+    if isinstance(value, (str, list)) and len(value) > MAX_SORT_FIELDS * (MAX_NAME_CHARS + 2):
+        raise SearchParamError(f"'sortby' names more than {MAX_SORT_FIELDS} fields")
     if isinstance(value, str):
         for part in value.split(","):
             part = part.strip()
@@ -29,6 +32,11 @@ def parse_sortby(value: Any) -> list[tuple[str, bool]]:
             fields.append((entry["field"], direction == "asc"))
     else:
         raise SearchParamError("'sortby' must be a string like '-datetime,id' or a list of objects")
+    if len(fields) > MAX_SORT_FIELDS:
+        raise SearchParamError(f"'sortby' names more than {MAX_SORT_FIELDS} fields")
+    for name, _ in fields:
+        if not name or len(name) > MAX_NAME_CHARS:
+            raise SearchParamError(f"'sortby' fields must be names of 1 to {MAX_NAME_CHARS} characters")
     return [(f[len("properties."):] if f.startswith("properties.") else f, asc) for f, asc in fields]
 
 
