@@ -29,9 +29,10 @@ from ..times import utc_now
 from . import tokens
 from .cql2sql import Translator, column_for
 from .fulltext import TEXT_FIELDS, collection_text, document_text, fts_query
+from .hilbert import box_keys
 from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_target, item_times, json_type
 from .sqlite_docs import TRAIN_AFTER, DocCodec
-from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
     CollectionPage,
     CollectionQuery,
@@ -239,6 +240,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             if not self.readonly:
                 conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, consistent always
+                conn.execute(PENDING_BOXES_TABLE)
             conn.create_function("gs_json", 2, lambda doc, zdict: self.codec.decode(doc, zdict, conn).decode()
                                  if doc is not None else None, deterministic=True)
             conn.create_function("gs_intersects", 2, _intersects, deterministic=True)
@@ -439,6 +441,7 @@ class SQLiteStore:
                     batch = []
             if batch:
                 self._write_batch(batch, mode, counts)
+            flush_pending_boxes(self.conn)
         return counts
 
     def _collection_num(self, collection: Any, item_id: Any) -> int:
@@ -528,11 +531,14 @@ class SQLiteStore:
                          "zdict, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
         conn.executemany("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, zdict=?, hash=?, "
                          "updated=? WHERE rowid=?", updates)
-        conn.executemany("INSERT INTO items_rtree4 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", boxes)
+        # The boxes wait in a temporary table and go into the R*Tree together, in Hilbert order (hilbert.py).
+        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(key, *box) for key, box in zip(box_keys(boxes), boxes, strict=True)])
         conn.executemany("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)", texts)
 
     def _unindex_item(self, rowid: int) -> None:
         self.conn.execute("DELETE FROM items_rtree4 WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
+        self.conn.execute("DELETE FROM temp.pending_boxes WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
         self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (rowid,))
 
     def delete_item(self, collection_id: str, item_id: str) -> None:

@@ -13,10 +13,22 @@ import orjson
 import sqlite_utils
 
 from .fulltext import TOKENIZER, collection_text
+from .hilbert import box_keys
 from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_times
 from .sqlite_docs import DocCodec
 
 Migration = Callable[[sqlite3.Connection], None]
+
+# Boxes of one write, waiting to go into items_rtree4 in Hilbert order (see hilbert.py); per connection.
+PENDING_BOXES_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS pending_boxes (key INTEGER NOT NULL, id INTEGER PRIMARY KEY, "
+                       "minx REAL, maxx REAL, miny REAL, maxy REAL, mint REAL, maxt REAL, minc REAL, maxc REAL)")
+
+
+def flush_pending_boxes(conn: sqlite3.Connection) -> None:
+    """Move the waiting boxes into the R*Tree, neighbours in space and time one after another."""
+    conn.execute("INSERT INTO items_rtree4 SELECT id, minx, maxx, miny, maxy, mint, maxt, minc, maxc "
+                 "FROM temp.pending_boxes ORDER BY key")
+    conn.execute("DELETE FROM temp.pending_boxes")
 
 
 def _v1_tables(conn: sqlite3.Connection) -> None:
@@ -125,6 +137,24 @@ def _v5_paging_secret(conn: sqlite3.Connection) -> None:
                  (SECRET_KEY, orjson.dumps(new_secret()).decode()))
 
 
+def _v6_index_in_hilbert_order(conn: sqlite3.Connection) -> None:
+    """Rebuild items_rtree4 with its boxes in Hilbert order: trees filled in arrival (time) order had
+    globe-wide nodes, and a small-area search visited most of them (``hilbert.py``)."""
+    conn.execute(PENDING_BOXES_TABLE)
+    batch = 50_000
+    last = -1
+    while True:
+        rows = conn.execute("SELECT id, minx, maxx, miny, maxy, mint, maxt, minc, maxc FROM items_rtree4 "
+                            "WHERE id > ? ORDER BY id LIMIT ?", (last, batch)).fetchall()
+        if not rows:
+            break
+        conn.executemany("INSERT INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(key, *row) for key, row in zip(box_keys(rows), rows, strict=True)])
+        last = rows[-1][0]
+    conn.execute("DELETE FROM items_rtree4")
+    flush_pending_boxes(conn)
+
+
 MIGRATIONS: list[Migration] = [_v1_tables, _v2_space_time, _v3_collection_search_and_properties,
-                               _v4_compact_documents_and_one_index, _v5_paging_secret]
+                               _v4_compact_documents_and_one_index, _v5_paging_secret, _v6_index_in_hilbert_order]
 SCHEMA_VERSION = len(MIGRATIONS)
