@@ -76,3 +76,35 @@ def test_a_property_filter_has_a_plan_once_the_property_is_indexed(store):
         assert index in plan, plan
     page = store.search(SearchQuery(filter=CLOUDY, limit=1000))
     assert page.matched == sum(1 for i in range(3000) if i % 100 < 10) == len(page.items)
+
+
+def _leaf_widths(conn) -> list[float]:
+    """Longitude width spanned by the boxes of each R*Tree leaf (items_rtree4_rowid maps entries to leaves)."""
+    rows = conn.execute("SELECT p.nodeno, min(r.minx), max(r.maxx) FROM items_rtree4 r "
+                        "JOIN items_rtree4_rowid p ON p.rowid = r.id GROUP BY p.nodeno").fetchall()
+    return [hi - lo for _, lo, hi in rows]
+
+
+def test_boxes_arriving_in_time_order_still_make_a_local_tree(tmp_path: Path):
+    """Scenes arrive in time order from all over the globe; inserted that way, every R*Tree leaf spans the
+    globe and a small search visits most of the tree. Written in one call, they go in along a Hilbert curve."""
+    rng = random.Random(3)
+    with open_store(tmp_path / "order.db") as s:
+        s.upsert_collection({"type": "Collection", "id": "scenes", "stac_version": "1.1.0", "description": "s",
+                             "license": "other", "links": [], "extent": {
+                                 "spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}}})
+        docs = []
+        for i in range(4000):
+            x, y = rng.uniform(-179, 178), rng.uniform(-80, 79)
+            day = f"2020-{1 + i // 400:02d}-{1 + (i // 14) % 28:02d}T00:00:{i % 60:02d}Z"  # time order
+            docs.append({"type": "Feature", "stac_version": "1.1.0", "id": f"t{i}", "collection": "scenes",
+                         "bbox": [x, y, x + 1, y + 1], "geometry": {"type": "Point", "coordinates": [x + .5, y + .5]},
+                         "properties": {"datetime": day}, "assets": {}, "links": []})
+        s.upsert_items(docs[:3000])
+        s.upsert_items(docs[3000:])  # a second write joins the tree without spoiling it
+        widths = sorted(_leaf_widths(s.conn))
+        assert len(widths) > 20
+        assert widths[len(widths) // 2] < 120, widths  # arrival order: leaves ~350 degrees wide
+        inside = {d["id"] for d in docs if all(0 <= c <= 20 for c in d["geometry"]["coordinates"])}
+        page = s.search(SearchQuery(bbox=[0, 0, 20, 20], limit=1000))
+        assert inside and {d["id"] for d in page.items} == inside and page.matched == len(inside)
