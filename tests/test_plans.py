@@ -92,7 +92,8 @@ def test_boxes_arriving_in_time_order_still_make_a_local_tree(tmp_path: Path):
     with open_store(tmp_path / "order.db") as s:
         s.upsert_collection({"type": "Collection", "id": "scenes", "stac_version": "1.1.0", "description": "s",
                              "license": "other", "links": [], "extent": {
-                                 "spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}}})
+                                 "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                 "temporal": {"interval": [[None, None]]}}})
         docs = []
         for i in range(4000):
             x, y = rng.uniform(-179, 178), rng.uniform(-80, 79)
