@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import orjson
 
 from .records import Problem
-from .store import RawItem, Store
+from .store import RawItem, Store, itemjson
 from .times import TimestampError, normalise_timestamp
 
 BATCH = 2000
@@ -72,6 +71,17 @@ class _Item(msgspec.Struct):
 
 
 _DECODE = msgspec.json.Decoder(_Item)
+
+
+def _item_of(members: itemjson.Members) -> _Item:
+    """The indexed fields from a line's raw members (each decoded on its own; assets and links stay raw)."""
+    def value(raw: msgspec.Raw | msgspec.UnsetType) -> Any:
+        return None if raw is msgspec.UNSET else msgspec.json.decode(raw)
+
+    return _Item(type=value(members.type), id=value(members.id), collection=value(members.collection),
+                 bbox=value(members.bbox), geometry=value(members.geometry), properties=value(members.properties),
+                 assets=msgspec.Raw(b"{}") if members.assets is msgspec.UNSET else members.assets,
+                 links=msgspec.Raw(b"[]") if members.links is msgspec.UNSET else members.links)
 
 
 def item_problems(doc: Any, collection_id: str | None) -> list[tuple[str, str]]:
@@ -176,7 +186,8 @@ def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = 
                 store.upsert_collection({"geostudies:kind": "user", **collection})
             for number, line in read_ndjson(path):
                 try:
-                    doc = _DECODE.decode(line)
+                    members = itemjson.members_of(line)
+                    doc = _DECODE.decode(line) if members is None else _item_of(members)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     problems.append(Problem(f"{path}:{number}", "(line)", f"is not JSON of an object: {exc}"))
                     continue
@@ -186,10 +197,11 @@ def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = 
                     continue
                 if problems and not skip_invalid:
                     continue  # the load will be refused: only keep checking
-                if collection_id is not None and doc.collection != collection_id:
-                    line = _with_collection(line, collection_id)
-                batch.append(RawItem(json=line, id=doc.id, collection=collection_id or doc.collection,
-                                     bbox=doc.bbox, geometry=doc.geometry, properties=doc.properties))
+                override = collection_id if collection_id is not None and doc.collection != collection_id else None
+                stored = itemjson.from_line(line, override, members)
+                batch.append(RawItem(json=stored.json, links_at=stored.links_at, id=doc.id,
+                                     collection=collection_id or doc.collection, bbox=doc.bbox,
+                                     geometry=doc.geometry, properties=doc.properties))
                 report.read += 1
                 if len(batch) >= BATCH:
                     _write(store, batch, report, progress)
@@ -200,12 +212,6 @@ def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = 
         raise
     report.skipped = problems
     return report
-
-
-def _with_collection(line: bytes, collection_id: str) -> bytes:
-    doc = orjson.loads(line)
-    doc["collection"] = collection_id
-    return orjson.dumps(doc)
 
 
 def _write(store: Store, batch: list[RawItem], report: LoadReport,

@@ -16,7 +16,7 @@ from .extensions import COLLECTIONS, ITEMS, SEARCH, SearchRequest
 from .extensions.collection_search import parse_collection_query
 from .extensions.fields import apply_fields
 from .limits import check_json_depth
-from .links import QUERYABLES_REL, collection_out, item_out, page_links
+from .links import QUERYABLES_REL, collection_out, item_json_out, item_out, page_links
 from .params import SearchParamError
 from .responses import GEOJSON, OPENAPI, SCHEMA_JSON, base, json_response, link, self_url, wants_html
 
@@ -57,10 +57,16 @@ def _request_params() -> tuple[dict[str, Any], str]:
 
 
 def _item_collection(page: SearchPage, links: list[dict[str, Any]], search: SearchRequest) -> Response:
-    features = [apply_fields(item_out(doc), search.fields) for doc in page.items]
-    body = {"type": "FeatureCollection", "features": features, "links": links,
-            "numberMatched": page.matched, "numberReturned": len(features)}
-    response = json_response(body, mimetype=GEOJSON)
+    if page.documents is not None:  # asked encoded (no fields=): stored JSON, only the links rewritten
+        features = b",".join(item_json_out(d) for d in page.documents)
+        tail = orjson.dumps({"links": links, "numberMatched": page.matched, "numberReturned": len(page.documents)})
+        response = Response(b'{"type":"FeatureCollection","features":[' + features + b"]," + tail[1:],
+                            mimetype=GEOJSON)
+    else:
+        body = {"type": "FeatureCollection",
+                "features": [apply_fields(item_out(doc), search.fields) for doc in page.items],
+                "links": links, "numberMatched": page.matched, "numberReturned": len(page.items)}
+        response = json_response(body, mimetype=GEOJSON)
     warnings = state().extensions.warnings(search)
     if warnings:
         response.headers["Geostudies-Warning"] = "; ".join(warnings)
@@ -150,7 +156,7 @@ def items(collection_id: str) -> Response:
                                       property_types=current_store().property_types(collection_id))
     search.query.collections = [collection_id]
     search.query.timeout = current_config().query_timeout
-    page = current_store().search(search.query)
+    page = current_store().search(search.query, encoded=search.fields is None)
     endpoint = f"{base()}/collections/{collection_id}/items"
     links = page_links(page, endpoint, dict(request.args), "GET")
     links += [link("self", self_url(), GEOJSON), link("collection", f"{base()}/collections/{collection_id}"),
@@ -177,7 +183,7 @@ def search() -> Response:
     search = state().extensions.parse(params, method=method, endpoint=SEARCH,
                                       property_types=current_store().property_types(None))
     search.query.timeout = current_config().query_timeout
-    page = current_store().search(search.query)
+    page = current_store().search(search.query, encoded=search.fields is None)
     endpoint = f"{base()}/search"
     links = page_links(page, endpoint, params, method)
     links.append(link("self", self_url() if method == "GET" else endpoint, GEOJSON))

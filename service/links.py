@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from catalog.store import SearchPage
+import orjson
+
+from catalog.store import ItemJSON, SearchPage
 
 from .context import current_store, html_pages
 from .responses import GEOJSON, SCHEMA_JSON, base, link
@@ -18,21 +20,34 @@ STRUCTURAL = {"self", "root", "parent", "collection", "items", "child", "item", 
 BROWSE_LIMIT = 2000  # rel=item links only for collections this small; larger ones page through /items
 
 
-def item_out(doc: dict[str, Any]) -> dict[str, Any]:
-    root, cid = base(), doc.get("collection")
+def _item_links(stored: list[dict[str, Any]], root: str, cid: Any, item_id: str) -> list[dict[str, Any]]:
     links = []
-    for lk in doc.get("links", []):
+    for lk in stored:
         if lk.get("rel") in STRUCTURAL:
             continue
         if lk.get("rel") == "derived_from" and lk.get("geostudies:dataset"):
             lk = {**lk, "href": f"{root}/collections/{lk['geostudies:dataset']}"}
         links.append(lk)
     links += [
-        link("self", f"{root}/collections/{cid}/items/{doc['id']}", GEOJSON),
+        link("self", f"{root}/collections/{cid}/items/{item_id}", GEOJSON),
         link("parent", f"{root}/collections/{cid}"),
         link("collection", f"{root}/collections/{cid}"),
         link("root", f"{root}/"),
     ]
+    return links
+
+
+def item_json_out(stored: ItemJSON) -> bytes:
+    """:func:`item_out` as bytes, from the stored JSON: only the links are parsed and rewritten (studies,
+    whose assets gain page links, take the dict path)."""
+    if stored.collection == "studies" or stored.id is None:
+        return orjson.dumps(item_out(stored.as_dict()))
+    return stored.with_links(_item_links(stored.links(), base(), stored.collection, stored.id))
+
+
+def item_out(doc: dict[str, Any]) -> dict[str, Any]:
+    root, cid = base(), doc.get("collection")
+    links = _item_links(doc.get("links", []), root, cid, doc["id"])
     assets = dict(doc.get("assets") or {})
     page = html_pages().url("study", doc["id"]) if cid == "studies" else None
     if page:

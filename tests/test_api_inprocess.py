@@ -119,3 +119,51 @@ def test_store_backends_are_chosen_by_url(catalogue_db: Path):
         assert store.count_items("studies") == 49
     with pytest.raises(ValueError, match="no store backend"):
         open_store("nosuch://x")
+
+
+def test_searches_serve_stored_json_with_only_the_links_rewritten(tmp_path: Path):
+    """Search pages splice new links into the stored JSON (no parse); what comes out is what the Item route,
+    which parses, serves: same members, links made absolute, members beyond STAC kept."""
+    import orjson
+
+    from catalog.load import load_items
+    from catalog.store import SearchQuery
+
+    lines = []
+    for i in range(3):
+        item = {"type": "Feature", "stac_version": "1.1.0", "id": f"scene-{i}", "collection": "mine",
+                "links": [{"rel": "self", "href": "https://elsewhere.invalid/x"},
+                          {"rel": "license", "href": "https://example.invalid/licence"}],
+                "bbox": [10 + i, 40, 11 + i, 41],
+                "geometry": {"type": "Polygon", "coordinates": [[[10 + i, 40], [11 + i, 40], [11 + i, 41],
+                                                                 [10 + i, 41], [10 + i, 40]]]},
+                "properties": {"datetime": "2021-05-01T00:00:00Z", "title": "caf\u00e9 \"quoted\""},
+                "assets": {"data": {"href": "https://example.invalid/a.tif", "links": []}}}
+        if i == 2:
+            item["custom:member"] = {"links": [1]}  # beyond the STAC Item members: the parsing path
+        lines.append(orjson.dumps(item))
+    (tmp_path / "items.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    db = tmp_path / "mine.db"
+    with open_store(db) as store:
+        load_items(store, tmp_path / "items.ndjson", collection={
+            "type": "Collection", "id": "mine", "stac_version": "1.1.0", "description": "d", "license": "other",
+            "links": [], "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                    "temporal": {"interval": [[None, None]]}}})
+        stored = store.search(SearchQuery(collections=["mine"]), encoded=True).documents
+        assert stored and all(d.json.endswith(b"]}") and d.json[d.links_at:].startswith(b'"links":') for d in stored)
+    client = create_app(ServiceConfig(store=str(db), tile_url="", public_url="https://api.example")).test_client()
+    for url in ("/search?collections=mine", "/collections/mine/items"):
+        page = client.get(url)
+        assert page.status_code == 200
+        features = page.get_json()["features"]
+        assert [f["id"] for f in features] == ["scene-0", "scene-1", "scene-2"]
+        for feature in features:
+            single = client.get(f"/collections/mine/items/{feature['id']}").get_json()
+            assert feature == single
+            assert {lk["rel"]: lk["href"] for lk in feature["links"]}["self"] == \
+                f"https://api.example/collections/mine/items/{feature['id']}"
+            assert "https://elsewhere.invalid/x" not in page.get_data(as_text=True)
+        assert features[2]["custom:member"] == {"links": [1]}
+        assert features[0]["properties"]["title"] == "caf\u00e9 \"quoted\""
+    fields = client.get("/search?collections=mine&fields=id").get_json()["features"]  # the parsing path
+    assert fields[0].keys() <= {"id", "type", "links", "collection", "geometry", "bbox", "stac_version", "assets"}

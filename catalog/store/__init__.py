@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..geometry import bbox_boxes
 from ..times import TimestampError, normalise_timestamp
+from .itemjson import ItemJSON
 from .protocols import CatalogReader, CatalogWriter, HarvestState, Store
 from .registry import DEFAULT_DB, backends, default_location, open_store, register_backend
 from .types import (
@@ -31,7 +32,7 @@ from .types import (
 
 __all__ = [
     "CatalogReader", "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "HarvestState",
-    "NotFound", "Outcome", "QueryError", "QueryTimeout", "RawItem", "SearchPage", "SearchQuery",
+    "ItemJSON",    "NotFound", "Outcome", "QueryError", "QueryTimeout", "RawItem", "SearchPage", "SearchQuery",
     "StorageUnavailable", "Store", "StoreBusy", "StoreError", "TimestampError",
     "WriteMode", "backends", "bbox_boxes", "default_location", "normalise_timestamp", "open_store",
     "register_backend",

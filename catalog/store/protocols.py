@@ -21,8 +21,11 @@ class CatalogReader(Protocol):
         """Every Collection, ordered by id."""
     def search_collections(self, query: CollectionQuery) -> CollectionPage: ...
     def get_item(self, collection_id: str, item_id: str) -> dict[str, Any] | None: ...
-    def search(self, query: SearchQuery) -> SearchPage:
-        """Item Search; raises QueryError for a query it cannot run (bad token, bad property name...)."""
+    def search(self, query: SearchQuery, *, encoded: bool = False) -> SearchPage:
+        """Item Search; raises QueryError for a query it cannot run (bad token, bad property name...).
+
+        ``encoded=True``: the page's Items as stored JSON (``page.documents``, links last) for a response
+        written without a parse; ``page.items`` is then empty."""
     def iter_items(self, collection_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Every Item (of one collection), in insertion order, streamed."""
     def item_ids(self, collection_id: str, limit: int) -> list[str]: ...

@@ -26,11 +26,12 @@ import shapely.geometry
 
 from ..geometry import bbox_boxes, bbox_shape
 from ..times import utc_now
-from . import tokens
+from . import itemjson, tokens
 from .cql2sql import Translator, column_for
 from .fulltext import TEXT_FIELDS, collection_text, document_text, fts_query
 from .hilbert import box_keys
 from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_target, item_times, json_type
+from .itemjson import ItemJSON
 from .sqlite_docs import TRAIN_AFTER, DocCodec
 from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
@@ -58,10 +59,6 @@ MMAP_BYTES = 4 << 30   # reads through the OS page cache instead of copying page
 
 def _dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _dumps_bytes(doc: Any) -> bytes:
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
 def _wkb_of(geometries: list[dict[str, Any] | None]) -> list[bytes | None]:
@@ -465,15 +462,15 @@ class SQLiteStore:
         """One batch: work that can be done once per batch is (lookups, property types, executemany)."""
         conn = self.conn
         nums: dict[str, int] = {}
-        by_collection: dict[str, list[tuple[Any, bytes]]] = {}
+        by_collection: dict[str, list[tuple[Any, ItemJSON]]] = {}
         for doc in docs:
             collection, item_id = doc.get("collection"), doc.get("id")
             if collection not in nums:
                 nums[str(collection)] = self._collection_num(collection, item_id)
             elif not isinstance(item_id, str) or not item_id:
                 raise ValueError(f"item {item_id!r} needs both a string 'id' and a 'collection'")
-            text = doc.json if isinstance(doc, RawItem) else _dumps_bytes(doc)
-            by_collection.setdefault(str(collection), []).append((doc, text))
+            stored = ItemJSON(doc.json, doc.links_at) if isinstance(doc, RawItem) else itemjson.from_dict(doc)
+            by_collection.setdefault(str(collection), []).append((doc, stored))
         now = utc_now("microseconds")
         next_rowid = int(conn.execute("SELECT ifnull(max(rowid), 0) FROM items").fetchone()[0]) + 1
         inserts, updates, boxes, texts, stale = [], [], [], [], []
@@ -482,12 +479,12 @@ class SQLiteStore:
             shapes = _wkb_of([d.get("geometry") for d, _ in entries])
             dict_id = self.codec.dict_for(collection)
             if dict_id is None and len(entries) >= TRAIN_AFTER:
-                dict_id = self.codec.train(conn, collection, [text for _, text in entries])
+                dict_id = self.codec.train(conn, collection, [stored.json for _, stored in entries])
             keys = self._property_keys.setdefault(collection, {})
             new_keys: dict[str, str] = {}
-            for (doc, text), wkb in zip(entries, shapes, strict=True):
+            for (doc, stored), wkb in zip(entries, shapes, strict=True):
                 item_id = doc.get("id")
-                digest = hashlib.blake2b(text, digest_size=8).digest()
+                digest = hashlib.blake2b(stored.json, digest_size=8).digest()
                 row = existing.get(item_id)
                 if row and mode == "insert":
                     raise Conflict(f"item {item_id!r} already exists in collection {collection!r}")
@@ -502,8 +499,8 @@ class SQLiteStore:
                     if kind != "null":
                         keys[key] = new_keys[key] = kind
                 start, end, start_days, end_days = item_times(doc)
-                blob, zdict = self.codec.encode(text, dict_id)
-                values = (start, end, item_target(doc), wkb, blob, zdict, digest, now)
+                blob, zdict = self.codec.encode(stored.json, dict_id)
+                values = (start, end, item_target(doc), wkb, blob, zdict, stored.links_at, digest, now)
                 if row:
                     rowid = row[0]
                     updates.append((*values, rowid))
@@ -528,9 +525,9 @@ class SQLiteStore:
         for rowid in stale:
             self._unindex_item(rowid)
         conn.executemany("INSERT INTO items (rowid, collection, id, datetime, end_datetime, target, geometry, doc, "
-                         "zdict, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
-        conn.executemany("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, zdict=?, hash=?, "
-                         "updated=? WHERE rowid=?", updates)
+                         "zdict, links_at, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
+        conn.executemany("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, zdict=?, "
+                         "links_at=?, hash=?, updated=? WHERE rowid=?", updates)
         # The boxes wait in a temporary table and go into the R*Tree together, in Hilbert order (hilbert.py).
         conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [(key, *box) for key, box in zip(box_keys(boxes), boxes, strict=True)])
@@ -648,6 +645,13 @@ class SQLiteStore:
         if not shape.is_valid and shape.geom_type in ("Polygon", "MultiPolygon"):
             shape = shape.buffer(0)
         return shape
+
+    def _item_json(self, blob: Any, zdict: int | None, links_at: int | None, collection: str, item_id: str
+                   ) -> ItemJSON:
+        text = self.codec.decode(blob, zdict, self.conn)
+        if links_at is None:  # written before schema v7
+            return itemjson.with_names(itemjson.from_dict(orjson.loads(text)), collection, item_id)
+        return ItemJSON(text, links_at, collection, item_id)
 
     def _doc(self, blob: Any, zdict: int | None) -> dict[str, Any]:
         doc: dict[str, Any] = orjson.loads(self.codec.decode(blob, zdict, self.conn))
@@ -786,14 +790,14 @@ class SQLiteStore:
         return {name: [row[3] for row in self.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
                 for name, (sql, args) in statements.items()}
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, *, encoded: bool = False) -> SearchPage:
         where, params, keys = self._where(query)
         token = self._decode_token(query.token) if query.token else None
         with self._deadline(query.timeout):
-            return self._run_search(query, token, where, params, keys)
+            return self._run_search(query, token, where, params, keys, encoded)
 
     def _run_search(self, query: SearchQuery, token: dict[str, Any] | None, where: str, params: list[Any],
-                    keys: list[tuple[str, bool]]) -> SearchPage:
+                    keys: list[tuple[str, bool]], encoded: bool) -> SearchPage:
         matched = token.get("m") if token else None
         if not isinstance(matched, int):  # counted once, on the first page; later pages carry it
             matched = self.conn.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0]
@@ -810,24 +814,27 @@ class SQLiteStore:
         order_keys = keys if direction == "next" else [(k, not asc) for k, asc in keys]
         order = ", ".join(f"{k} {'ASC' if asc else 'DESC'}" for k, asc in order_keys)
         select = ", ".join(k for k, _ in keys)
-        sql = (f"SELECT items.doc, items.zdict, {select} FROM items WHERE {' AND '.join([where, *page_conditions])} "
+        sql = (f"SELECT items.doc, items.zdict, items.links_at, items.collection, items.id, {select} FROM items "
+               f"WHERE {' AND '.join([where, *page_conditions])} "
                f"ORDER BY {order} LIMIT ?")
         rows = self.conn.execute(sql, [*params, *page_params, query.limit + 1]).fetchall()
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         if direction == "prev":
             rows.reverse()
-        items = [self._doc(r[0], r[1]) for r in rows]
+        documents = [self._item_json(*r[:5]) for r in rows] if encoded else None
+        items = [] if encoded else [self._doc(r[0], r[1]) for r in rows]
         next_token = prev_token = None
         if rows:
-            first, last = list(rows[0][2:]), list(rows[-1][2:])
+            first, last = list(rows[0][5:]), list(rows[-1][5:])
             has_next = more if direction == "next" else True
             has_prev = (query.token is not None) if direction == "next" else more
             if has_next:
                 next_token = self._encode_token({"d": "next", "v": last, "m": matched})
             if has_prev:
                 prev_token = self._encode_token({"d": "prev", "v": first, "m": matched})
-        return SearchPage(items=items, matched=matched, next_token=next_token, prev_token=prev_token)
+        return SearchPage(items=items, matched=matched, next_token=next_token, prev_token=prev_token,
+                          documents=documents)
 
     @staticmethod
     def _keyset(keys: list[tuple[str, bool]], values: list[Any], forward: bool) -> tuple[str, list[Any]]:

@@ -155,6 +155,15 @@ def _v6_index_in_hilbert_order(conn: sqlite3.Connection) -> None:
     flush_pending_boxes(conn)
 
 
+def _v7_links_offset(conn: sqlite3.Connection) -> None:
+    """Where each stored Item's trailing ``links`` member starts (``itemjson.py``), so responses splice new
+    links in without parsing the document. Rows written before v7 keep NULL and are served by parsing."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(items)")}
+    if "links_at" not in columns:
+        conn.execute("ALTER TABLE items ADD COLUMN links_at INTEGER")
+
+
 MIGRATIONS: list[Migration] = [_v1_tables, _v2_space_time, _v3_collection_search_and_properties,
-                               _v4_compact_documents_and_one_index, _v5_paging_secret, _v6_index_in_hilbert_order]
+                               _v4_compact_documents_and_one_index, _v5_paging_secret, _v6_index_in_hilbert_order,
+                               _v7_links_offset]
 SCHEMA_VERSION = len(MIGRATIONS)

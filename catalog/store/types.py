@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .itemjson import ItemJSON
+
 Outcome = Literal["new", "updated", "unchanged"]
 WriteMode = Literal["upsert", "insert", "update"]
 
@@ -43,9 +45,11 @@ class RawItem:
 
     ``upsert_items`` takes these beside plain dicts, so a store can keep the bytes as given (no
     parse-and-serialise round trip); a backend that needs the whole document parses ``json`` itself.
+    ``json`` ends with the ``"links"`` member, which starts at byte ``links_at`` (``itemjson.py``).
     """
 
     json: bytes
+    links_at: int
     id: str
     collection: str
     bbox: list[float] | None
@@ -80,10 +84,14 @@ class SearchQuery:
 
 @dataclass
 class SearchPage:
+    """One page of an Item search. ``items`` are the decoded Items; a search asked with ``encoded=True``
+    leaves ``items`` empty and gives the stored JSON in ``documents`` instead (no parse)."""
+
     items: list[dict[str, Any]]
     matched: int | None
     next_token: str | None = None
     prev_token: str | None = None
+    documents: list[ItemJSON] | None = None
 
 
 @dataclass
