@@ -109,3 +109,28 @@ def test_boxes_arriving_in_time_order_still_make_a_local_tree(tmp_path: Path):
         inside = {d["id"] for d in docs if all(0 <= c <= 20 for c in d["geometry"]["coordinates"])}
         page = s.search(SearchQuery(bbox=[0, 0, 20, 20], limit=1000))
         assert inside and {d["id"] for d in page.items} == inside and page.matched == len(inside)
+
+
+def test_boxes_wait_for_the_transaction_yet_its_own_searches_see_them(tmp_path: Path):
+    with open_store(tmp_path / "wait.db") as s:
+        s.upsert_collection({"type": "Collection", "id": "c", "stac_version": "1.1.0", "description": "c",
+                             "license": "other", "links": [], "extent": {
+                                 "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                 "temporal": {"interval": [[None, None]]}}})
+
+        def item(i: int) -> dict:
+            return {"type": "Feature", "stac_version": "1.1.0", "id": f"i{i}", "collection": "c",
+                    "bbox": [i, 0, i + 1, 1], "geometry": {"type": "Point", "coordinates": [i + .5, .5]},
+                    "properties": {"datetime": "2020-01-01T00:00:00Z"}, "assets": {}, "links": []}
+
+        with s.transaction():
+            s.upsert_items([item(1), item(2)])
+            assert s.search(SearchQuery(bbox=[0, 0, 5, 1])).matched == 2  # before the commit
+            s.upsert_items([item(3)])
+        with pytest.raises(RuntimeError), s.transaction():
+            s.upsert_items([item(4)])
+            raise RuntimeError("abandoned")
+        s.upsert_items([item(2)])  # unchanged, and nothing of the abandoned write comes back with it
+        assert sorted(d["id"] for d in s.search(SearchQuery(bbox=[0, 0, 9, 1])).items) == ["i1", "i2", "i3"]
+        assert s.conn.execute("SELECT count(*) FROM temp.pending_boxes").fetchone()[0] == 0
+        assert s.conn.execute("SELECT count(*) FROM items_rtree4").fetchone()[0] == 3

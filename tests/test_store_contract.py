@@ -185,6 +185,23 @@ def test_spatial_search_with_exact_geometry_antimeridian_and_bodies(filled: Stor
     assert "lab" not in ids(filled, bbox=[-180, -90, 180, 90])
 
 
+def test_bbox_searches_are_exact_on_the_geometry_whatever_the_declared_bbox(store: Store):
+    """A tilted footprint whose bbox meets the search box but whose polygon does not is not a match; an
+    Item whose declared bbox is too small is still found on its geometry."""
+    store.upsert_collection(collection("c"))
+    tilted = {"type": "Polygon", "coordinates": [[[10, 10], [12, 10], [10, 12], [10, 10]]]}  # bbox 10..12
+    small = {**item("small-bbox", box(20, 20, 24, 24), "2020-01-01T00:00:00Z"), "bbox": [20, 20, 21, 21]}
+    store.upsert_items([item("tilted", tilted, "2020-01-01T00:00:00Z"), small,
+                        item("inside", box(30, 30, 31, 31), "2020-01-01T00:00:00Z")])
+    assert ids(store, bbox=[11.5, 11.5, 13, 13]) == set()            # the bbox corner, not the triangle
+    assert ids(store, bbox=[10.5, 10.5, 13, 13]) == {"tilted"}
+    assert ids(store, bbox=[23, 23, 25, 25]) == {"small-bbox"}      # outside the declared bbox, on the polygon
+    assert ids(store, bbox=[19, 19, 25, 25]) == {"small-bbox"}
+    assert ids(store, bbox=[29, 29, 32, 32], datetime=(normalise_timestamp("2019-01-01T00:00:00Z"),
+                                                      normalise_timestamp("2021-01-01T00:00:00Z"))) == {"inside"}
+    assert ids(store, bbox=[29, 29, 32, 32], datetime=(normalise_timestamp("2021-01-01T00:00:00Z"), None)) == set()
+
+
 def test_time_ids_collections_and_text(filled: Store):
     y2011 = (normalise_timestamp("2011-06-01T00:00:00Z"), normalise_timestamp("2011-07-01T00:00:00Z"))
     assert ids(filled, datetime=y2011) == {"fiji"}

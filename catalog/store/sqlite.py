@@ -10,6 +10,7 @@ type of every Item property (for queryables); ``state`` keeps small facts such a
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sqlite3
 import threading
@@ -61,15 +62,27 @@ def _dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _wkb_of(geometries: list[dict[str, Any] | None]) -> list[bytes | None]:
-    """WKB of a batch of GeoJSON geometries, read by GEOS in one call (shapely.geometry.shape is ~10x slower)."""
+def _wkb_of(geometries: list[dict[str, Any] | None]) -> tuple[list[bytes | None], list[Any]]:
+    """WKB and bounds (minx, miny, maxx, maxy) of a batch of GeoJSON geometries, read by GEOS in one call
+    (shapely.geometry.shape is ~10x slower)."""
     present = [i for i, g in enumerate(geometries) if g]
     out: list[bytes | None] = [None] * len(geometries)
+    bounds: list[Any] = [None] * len(geometries)
     if present:
         shapes = shapely.from_geojson([orjson.dumps(geometries[i]) for i in present])
-        for i, wkb in zip(present, shapely.to_wkb(shapes), strict=True):
-            out[i] = wkb
-    return out
+        for i, wkb, box in zip(present, shapely.to_wkb(shapes), shapely.bounds(shapes), strict=True):
+            out[i], bounds[i] = wkb, box
+    return out, bounds
+
+
+def _index_boxes(doc: Any, bounds: Any) -> list[tuple[float, float, float, float]]:
+    """The R*Tree boxes of an Item, covering its geometry even when a declared bbox is too small: the index
+    must never miss an Item that the exact geometry test would keep."""
+    boxes = item_boxes(doc)
+    if len(boxes) == 1 and bounds is not None and not math.isnan(bounds[0]):
+        (minx, maxx, miny, maxy), (gx0, gy0, gx1, gy1) = boxes[0], bounds
+        return [(min(minx, gx0), max(maxx, gx1), min(miny, gy0), max(maxy, gy1))]
+    return boxes
 
 
 @lru_cache(maxsize=64)
@@ -338,10 +351,12 @@ class SQLiteStore:
             raise storage_error(exc, self.path) from exc  # StoreBusy after LOCK_TIMEOUT_MS
         try:
             yield
+            self._flush_boxes()
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._property_keys.clear()  # what the rolled-back writes recorded is gone
+            self._local.boxes_waiting = False  # the temporary table rolled back with the rest
             raise
         try:
             conn.execute("COMMIT")
@@ -438,7 +453,6 @@ class SQLiteStore:
                     batch = []
             if batch:
                 self._write_batch(batch, mode, counts)
-            flush_pending_boxes(self.conn)
         return counts
 
     def _collection_num(self, collection: Any, item_id: Any) -> int:
@@ -476,13 +490,13 @@ class SQLiteStore:
         inserts, updates, boxes, texts, stale = [], [], [], [], []
         for collection, entries in by_collection.items():
             existing = self._existing(collection, [d.get("id") for d, _ in entries])
-            shapes = _wkb_of([d.get("geometry") for d, _ in entries])
+            shapes, shape_bounds = _wkb_of([d.get("geometry") for d, _ in entries])
             dict_id = self.codec.dict_for(collection)
             if dict_id is None and len(entries) >= TRAIN_AFTER:
                 dict_id = self.codec.train(conn, collection, [stored.json for _, stored in entries])
             keys = self._property_keys.setdefault(collection, {})
             new_keys: dict[str, str] = {}
-            for (doc, stored), wkb in zip(entries, shapes, strict=True):
+            for (doc, stored), wkb, bounds in zip(entries, shapes, shape_bounds, strict=True):
                 item_id = doc.get("id")
                 digest = hashlib.blake2b(stored.json, digest_size=8).digest()
                 row = existing.get(item_id)
@@ -513,7 +527,7 @@ class SQLiteStore:
                     counts["new"] += 1
                 num = nums[collection]
                 boxes += [(rowid * 2 + part, *box, start_days, end_days, num, num)
-                          for part, box in enumerate(item_boxes(doc))]
+                          for part, box in enumerate(_index_boxes(doc, bounds))]
                 if any(key in props for key in TEXT_FIELDS):  # nothing to find beyond the id: no FTS row
                     texts.append((rowid, *document_text(doc)))
             if new_keys:
@@ -528,10 +542,17 @@ class SQLiteStore:
                          "zdict, links_at, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
         conn.executemany("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, zdict=?, "
                          "links_at=?, hash=?, updated=? WHERE rowid=?", updates)
-        # The boxes wait in a temporary table and go into the R*Tree together, in Hilbert order (hilbert.py).
+        # The boxes wait in a temporary table and go into the R*Tree together when the transaction ends (or a
+        # search in it needs them), in Hilbert order: a whole bulk load is one well-shaped tree (hilbert.py).
+        self._local.boxes_waiting = True  # per thread, like the connection and its temporary table
         conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [(key, *box) for key, box in zip(box_keys(boxes), boxes, strict=True)])
         conn.executemany("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)", texts)
+
+    def _flush_boxes(self) -> None:
+        if getattr(self._local, "boxes_waiting", False):
+            flush_pending_boxes(self.conn)
+            self._local.boxes_waiting = False
 
     def _unindex_item(self, rowid: int) -> None:
         self.conn.execute("DELETE FROM items_rtree4 WHERE id IN (?, ?)", (rowid * 2, rowid * 2 + 1))
@@ -729,6 +750,7 @@ class SQLiteStore:
 
     def _where(self, query: SearchQuery) -> tuple[str, list[Any], list[tuple[str, bool]]]:
         """(WHERE sql, its parameters, sort keys) of an item search."""
+        self._flush_boxes()  # a search inside a write transaction sees that transaction's items
         conditions: list[str] = []
         params: list[Any] = []
         spatial_query = bool(query.bbox or query.intersects)
