@@ -115,13 +115,16 @@ def measure(urls: Path, root: str | None, duration: int) -> dict[str, Any]:
     return row
 
 
-def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: int, port: int) -> dict[str, Any]:
+def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: int, port: int,
+                   reuse: bool = False) -> dict[str, Any]:
     db = work / f"geostudies-{n}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    started = time.perf_counter()
-    sh(sys.executable, "-m", "service.cli", "load", items, "--collection", collection, "--db", db)
-    load_s = time.perf_counter() - started
+    load_s = None
+    if not (reuse and db.exists()):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        started = time.perf_counter()
+        sh(sys.executable, "-m", "service.cli", "load", items, "--collection", collection, "--db", db)
+        load_s = time.perf_counter() - started
     root = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--db", str(db), "--port", str(port),
                                "--workers", "2"], cwd=REPO, stdout=subprocess.DEVNULL,
@@ -137,7 +140,7 @@ def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: 
                 time.sleep(0.2)
         urls = work / f"q-geostudies-{n}.txt"
         sh(sys.executable, PEER / "queries.py", root, urls, "--n", 2000, "--seed", 1)
-        row: dict[str, Any] = {"api": "geostudies", "n": n, "load_items_per_s": n / load_s,
+        row: dict[str, Any] = {"api": "geostudies", "n": n, "load_items_per_s": n / load_s if load_s else None,
                                "disk_mb": db.stat().st_size / 1e6, "check": check(urls, items)}
         row.update(measure(urls, None, duration))
         row["pss_mib"] = pss_mib(children(server.pid))
@@ -180,7 +183,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         c8 = " / ".join(f"{r.get(f'c8_rps_{i}') or 0:.0f}" for i in (1, 2))
         p95 = " / ".join(f"{r.get(f'c8_p95_{i}') or 0:.1f}" for i in (1, 2))
-        lines.append(f"| {r['n']:,} | {r['api']} | {r.get('load_items_per_s', 0):,.0f} | "
+        lines.append(f"| {r['n']:,} | {r['api']} | {r.get('load_items_per_s') or 0:,.0f} | "
                      f"{r.get('disk_mb', 0):,.0f} | {r.get('check', '')[:40]} | {r.get('c1_p50') or 0:.1f} | "
                      f"{r.get('c1_p95') or 0:.1f} | {r.get('c1_rps') or 0:.0f} | {c8} | {p95} | "
                      f"{r.get('pss_mib', 0):.0f} |")
@@ -194,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="serve geostudies-N.db from an earlier run (no load)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for n in args.sizes:
         items, collection = items_file(args.work, n)
-        rows.append(run_geostudies(args.work, n, items, collection, args.duration, args.port))
+        rows.append(run_geostudies(args.work, n, items, collection, args.duration, args.port, args.reuse))
         if not args.skip_peer:
             rows += run_peer(args.work, n, items, collection, args.duration)
         print(table(rows), flush=True)

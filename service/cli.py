@@ -135,7 +135,7 @@ def serve(db: str, host: str, port: int, workers: int, threads: int, timeout: fl
         store = open_store(db, readonly=True)
         try:
             check = getattr(store, "check", None)
-            problems = check(timeout=10.0) if check else []
+            problems = check(timeout=5.0) if check else []
         finally:
             store.close()
     except (OSError, StoreError, ValueError) as exc:
