@@ -58,7 +58,8 @@ def _request_params() -> tuple[dict[str, Any], str]:
 
 def _item_collection(page: SearchPage, links: list[dict[str, Any]], search: SearchRequest) -> Response:
     if page.documents is not None:  # asked encoded (no fields=): stored JSON, only the links rewritten
-        features = b",".join(item_json_out(d) for d in page.documents)
+        root = base()
+        features = b",".join([item_json_out(d, root) for d in page.documents])
         tail = orjson.dumps({"links": links, "numberMatched": page.matched, "numberReturned": len(page.documents)})
         response = Response(b'{"type":"FeatureCollection","features":[' + features + b"]," + tail[1:],
                             mimetype=GEOJSON)

@@ -37,12 +37,12 @@ def _item_links(stored: list[dict[str, Any]], root: str, cid: Any, item_id: str)
     return links
 
 
-def item_json_out(stored: ItemJSON) -> bytes:
+def item_json_out(stored: ItemJSON, root: str) -> bytes:
     """:func:`item_out` as bytes, from the stored JSON: only the links are parsed and rewritten (studies,
-    whose assets gain page links, take the dict path)."""
+    whose assets gain page links, take the dict path). ``root`` is :func:`base`, read once per response."""
     if stored.collection == "studies" or stored.id is None:
         return orjson.dumps(item_out(stored.as_dict()))
-    return stored.with_links(_item_links(stored.links(), base(), stored.collection, stored.id))
+    return stored.with_links(_item_links(stored.links(), root, stored.collection, stored.id))
 
 
 def item_out(doc: dict[str, Any]) -> dict[str, Any]:

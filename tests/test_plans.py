@@ -134,3 +134,17 @@ def test_boxes_wait_for_the_transaction_yet_its_own_searches_see_them(tmp_path: 
         assert sorted(d["id"] for d in s.search(SearchQuery(bbox=[0, 0, 9, 1])).items) == ["i1", "i2", "i3"]
         assert s.conn.execute("SELECT count(*) FROM temp.pending_boxes").fetchone()[0] == 0
         assert s.conn.execute("SELECT count(*) FROM items_rtree4").fetchone()[0] == 3
+
+
+@pytest.mark.parametrize("cap", [1, 5, 1000])
+def test_counts_are_exact_whether_the_first_page_holds_every_match_or_not(store, monkeypatch, cap):
+    import catalog.store.sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "COUNT_WITH_PAGE", cap)
+    everything = {d["id"]: d for d in store.iter_items()}
+    for bbox in ([0, 0, 40, 40], [10, 40, 13, 43], [-170, -80, 170, 80]):
+        truth = [i for i, d in everything.items() if d["bbox"][0] <= bbox[2] and d["bbox"][2] >= bbox[0]
+                 and d["bbox"][1] <= bbox[3] and d["bbox"][3] >= bbox[1]]
+        page = store.search(SearchQuery(bbox=bbox, limit=3))
+        assert page.matched == len(truth) and len(page.items) == min(3, len(truth))
+        assert (page.next_token is not None) == (len(truth) > 3)

@@ -56,6 +56,7 @@ from .types import (
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 WRITE_BATCH = 2000  # Items per executemany round in upsert_items
 LOG = logging.getLogger("geostudies.store")
+COUNT_WITH_PAGE = 1000  # a first page of a search reads up to this many matches, and counts them if that is all
 CACHE_KIB = 64 * 1024  # page cache per connection (KiB): the R*Tree and indexes of 10^6 items stay in memory
 MMAP_BYTES = 4 << 30   # reads through the OS page cache instead of copying pages
 
@@ -829,10 +830,7 @@ class SQLiteStore:
 
     def _run_search(self, query: SearchQuery, token: dict[str, Any] | None, where: str, params: list[Any],
                     keys: list[tuple[str, bool]], encoded: bool) -> SearchPage:
-        matched = token.get("m") if token else None
-        if not isinstance(matched, int):  # counted once, on the first page; later pages carry it
-            matched = self.conn.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0]
-
+        matched = token.get("m") if token else None  # counted once, on the first page; later pages carry it
         direction = "next"
         page_conditions, page_params = [], []
         if token:
@@ -848,7 +846,13 @@ class SQLiteStore:
         sql = (f"SELECT items.doc, items.zdict, items.links_at, items.collection, items.id, {select} FROM items "
                f"WHERE {' AND '.join([where, *page_conditions])} "
                f"ORDER BY {order} LIMIT ?")
-        rows = self.conn.execute(sql, [*params, *page_params, query.limit + 1]).fetchall()
+        # The first page reads up to COUNT_WITH_PAGE rows in one pass: when they are all the matches, that is
+        # the count, and every condition (the GEOS test above all) ran once per candidate instead of twice.
+        fetch = max(query.limit + 1, COUNT_WITH_PAGE) if not isinstance(matched, int) else query.limit + 1
+        rows = self.conn.execute(sql, [*params, *page_params, fetch]).fetchall()
+        if not isinstance(matched, int):
+            matched = len(rows) if len(rows) < fetch else \
+                self.conn.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0]
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         if direction == "prev":
