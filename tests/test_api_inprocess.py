@@ -102,9 +102,12 @@ def test_fields_include_exclude(client: FlaskClient):
     assert "description" not in full["properties"] and "geometry" in full
 
 
-def test_f_must_be_a_json_format_on_item_searches(client: FlaskClient):
+def test_f_names_a_format_item_searches_have(client: FlaskClient):
     assert client.get("/search?f=geojson&limit=1").status_code == 200
-    assert client.get("/search?f=csv").status_code == 400
+    assert client.get("/search?f=csv&limit=1").mimetype == "text/csv"
+    for wrong in ("xlsx", "CSV;", "parquet2"):
+        response = client.get("/search", query_string={"f": wrong})
+        assert response.status_code == 400 and "csv" in response.get_json()["description"]
 
 
 def test_overflowing_timestamps_are_400_not_500(client: FlaskClient):
