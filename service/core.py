@@ -125,6 +125,7 @@ def landing() -> Any:
         link("service-doc", f"{root}/api.html", "text/html", "API documentation"),
         link(QUERYABLES_REL, f"{root}/queryables", SCHEMA_JSON, "Queryables"),
     ]
+    links += state().extensions.landing_links(root)
     page = html_pages().url("landing")
     if page:
         links.append(link("alternate", root + page, "text/html", "Map of the studies"))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from catalog.store import (
+    Aggregation,
     CollectionQuery,
     Conflict,
     NotFound,
@@ -267,6 +268,27 @@ def ids_match(item: dict[str, Any], conditions: dict[str, Any]) -> bool:
     if "bbox" in conditions:  # the whole Earth: every Earth item with a geometry
         return item["geometry"] is not None and item["properties"].get("geostudies:target", "earth") == "earth"
     return True
+
+
+def test_aggregations_count_what_the_search_matches(filled: Store):
+    specs = {"n": Aggregation("count"), "tags": Aggregation("terms", "tags"), "cid": Aggregation("terms", "collection"),
+             "years": Aggregation("interval", "datetime", "year"), "first": Aggregation("min", "datetime"),
+             "last": Aggregation("max", "datetime"), "tiles": Aggregation("geotile", precision=1)}
+    everything = filled.aggregate(SearchQuery(), specs)
+    assert everything["n"].value == 5
+    assert {b.key: b.frequency for b in everything["tags"].buckets} == {"seismology": 1, "taiwan": 1, "ocean": 1,
+                                                                       "lab": 1}
+    assert {b.key: b.frequency for b in everything["cid"].buckets} == {"c": 4, "d": 1}
+    assert [(b.key, b.frequency) for b in everything["years"].buckets] == [
+        ("1992", 1), ("2006", 1), ("2011", 1), ("2015", 1), ("2020", 1)]
+    assert everything["first"].value == "1992-06-01T00:00:00Z" and everything["last"].value == "2020-01-01T00:00:00Z"
+    # zoom 1: taiwan, the moon box and the gauge (0.5 E) in the north-east tile, fiji (centred on 180) south-east;
+    # the lab item has no geometry
+    assert {b.key: b.frequency for b in everything["tiles"].buckets} == {"1/1/0": 3, "1/1/1": 1}
+    asia = filled.aggregate(SearchQuery(bbox=[100, 0, 140, 40]), {"n": Aggregation("count")})
+    assert asia["n"].value == filled.search(SearchQuery(bbox=[100, 0, 140, 40], limit=100)).matched == 1
+    with pytest.raises(QueryError):
+        filled.aggregate(SearchQuery(), {"bad": Aggregation("terms", "no such; property")})
 
 
 def test_bad_tokens_are_query_errors(filled: Store):

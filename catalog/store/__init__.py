@@ -14,6 +14,9 @@ from .itemjson import ItemJSON
 from .protocols import CatalogReader, CatalogWriter, HarvestState, Store
 from .registry import DEFAULT_DB, backends, default_location, open_store, register_backend
 from .types import (
+                    Aggregation,
+                    AggregationResult,
+                    Bucket,
                     CollectionPage,
                     CollectionQuery,
                     Conflict,
@@ -31,9 +34,9 @@ from .types import (
 )
 
 __all__ = [
-    "CatalogReader", "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "HarvestState",
-    "ItemJSON",    "NotFound", "Outcome", "QueryError", "QueryTimeout", "RawItem", "SearchPage", "SearchQuery",
-    "StorageUnavailable", "Store", "StoreBusy", "StoreError", "TimestampError",
-    "WriteMode", "backends", "bbox_boxes", "default_location", "normalise_timestamp", "open_store",
-    "register_backend",
+    "Aggregation", "AggregationResult", "backends", "bbox_boxes", "Bucket", "CatalogReader", "CatalogWriter",
+    "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "default_location", "HarvestState", "ItemJSON",
+    "normalise_timestamp", "NotFound", "open_store", "Outcome", "QueryError", "QueryTimeout", "RawItem",
+    "register_backend", "SearchPage", "SearchQuery", "StorageUnavailable", "Store", "StoreBusy", "StoreError",
+    "TimestampError", "WriteMode",
 ]

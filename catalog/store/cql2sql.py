@@ -37,15 +37,23 @@ def normalise_timestamp(value: object) -> str:
         raise QueryError(f"invalid timestamp in filter: {exc}") from None
 
 
-def column_for(name: str) -> str:
-    if name in COLUMNS:
-        return COLUMNS[name]
+DOCUMENT = "gs_json(items.doc, items.zdict)"  # an Item's JSON text, decompressed (a SQL function of the store)
+
+
+def property_path(name: str) -> str:
+    """The quoted JSON path of an Item property (``'$.properties."eo:cloud_cover"'``), safe to inline in SQL."""
     if name.startswith("properties."):
         name = name[len("properties."):]
     if not PROPERTY_NAME.match(name):
         raise QueryError(f"invalid property name {name!r}")
     # The name is validated above and quoted inside the JSON path; it is safe to inline.
-    return f"json_extract(gs_json(items.doc, items.zdict), '$.properties.\"{name}\"')"
+    return f"'$.properties.\"{name}\"'"
+
+
+def column_for(name: str) -> str:
+    if name in COLUMNS:
+        return COLUMNS[name]
+    return f"json_extract({DOCUMENT}, {property_path(name)})"
 
 
 class Translator:

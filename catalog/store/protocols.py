@@ -10,7 +10,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from .types import CollectionPage, CollectionQuery, Outcome, RawItem, SearchPage, SearchQuery, WriteMode
+from .types import (
+    Aggregation,
+    AggregationResult,
+    CollectionPage,
+    CollectionQuery,
+    Outcome,
+    RawItem,
+    SearchPage,
+    SearchQuery,
+    WriteMode,
+)
 
 
 class CatalogReader(Protocol):
@@ -26,6 +36,8 @@ class CatalogReader(Protocol):
 
         ``encoded=True``: the page's Items as stored JSON (``page.documents``, links last) for a response
         written without a parse; ``page.items`` is then empty."""
+    def aggregate(self, query: SearchQuery, aggregations: dict[str, Aggregation]) -> dict[str, AggregationResult]:
+        """Each named aggregation over every Item ``query`` matches (exact counts, computed in the backend)."""
     def iter_items(self, collection_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Every Item (of one collection), in insertion order, streamed."""
     def item_ids(self, collection_id: str, limit: int) -> list[str]: ...

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache, wraps
@@ -29,7 +30,7 @@ import shapely.geometry
 from ..geometry import bbox_boxes, bbox_shape
 from ..times import utc_now
 from . import itemjson, tokens
-from .cql2sql import Translator, column_for
+from .cql2sql import DOCUMENT, Translator, column_for, property_path
 from .fulltext import TEXT_FIELDS, collection_text, document_text, fts_query
 from .hilbert import box_keys
 from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_target, item_times, json_type
@@ -37,6 +38,9 @@ from .itemjson import ItemJSON
 from .sqlite_docs import TRAIN_AFTER, DocCodec
 from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
+    Aggregation,
+    AggregationResult,
+    Bucket,
     CollectionPage,
     CollectionQuery,
     Conflict,
@@ -824,6 +828,59 @@ class SQLiteStore:
         return {name: [row[3] for row in self.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
                 for name, (sql, args) in statements.items()}
 
+    def aggregate(self, query: SearchQuery, aggregations: dict[str, Aggregation]) -> dict[str, AggregationResult]:
+        """Each aggregation as one GROUP BY over the rows the search's WHERE keeps (no paging, no sort)."""
+        where, params, _ = self._where(query)
+        results: dict[str, AggregationResult] = {}
+        with self._deadline(query.timeout):
+            for name, spec in aggregations.items():
+                results[name] = self._aggregate_one(spec, where, params)
+        return results
+
+    def _aggregate_one(self, spec: Aggregation, where: str, params: list[Any]) -> AggregationResult:
+        if spec.kind == "count":
+            return AggregationResult(value=self.conn.execute(f"SELECT count(*) FROM items WHERE {where}",
+                                                             params).fetchone()[0])
+        if spec.kind in ("min", "max"):
+            if spec.field != "datetime":
+                raise QueryError(f"{spec.kind} aggregations are over datetime only, not {spec.field!r}")
+            value = self.conn.execute(f"SELECT {spec.kind}(items.datetime) FROM items WHERE {where}",
+                                      params).fetchone()[0]
+            return AggregationResult(value=_rfc3339(value))
+        if spec.kind == "terms":
+            if spec.field == "collection":
+                sql = f"SELECT items.collection AS k, count(*) FROM items WHERE {where} GROUP BY k"
+            else:
+                # json_each walks an array's elements, or gives a scalar as its one row; no value: no row.
+                # DISTINCT rowid: an Item whose array repeats a value counts once in that bucket.
+                sql = (f"SELECT v.value AS k, count(DISTINCT items.rowid) FROM items, "
+                       f"json_each({DOCUMENT}, {property_path(spec.field)}) AS v "
+                       f"WHERE {where} AND v.value IS NOT NULL AND v.type NOT IN ('object', 'array') GROUP BY k")
+            rows = self.conn.execute(sql, params).fetchall()
+            return AggregationResult(buckets=[Bucket(str(k), n) for k, n in
+                                              sorted(rows, key=lambda r: (-r[1], str(r[0])))])
+        if spec.kind == "interval":
+            width = {"year": 4, "month": 7}.get(spec.interval)
+            if width is None:
+                raise QueryError(f"interval must be 'year' or 'month', not {spec.interval!r}")
+            rows = self.conn.execute(f"SELECT substr(items.datetime, 1, {width}) AS k, count(*) FROM items "
+                                     f"WHERE {where} AND items.datetime IS NOT NULL GROUP BY k ORDER BY k",
+                                     params).fetchall()
+            return AggregationResult(buckets=[Bucket(k, n) for k, n in rows])
+        if spec.kind == "geotile":
+            if not 0 <= spec.precision <= 12:
+                raise QueryError("geotile precision must be 0..12")
+            rows = self.conn.execute(
+                f"SELECT json_extract({DOCUMENT}, '$.bbox'), items.geometry FROM items "
+                f"WHERE {where} AND items.geometry IS NOT NULL", params).fetchall()
+            # the declared bbox (it knows about the antimeridian), else the geometry's bounds
+            centres = [_bbox_centre(orjson.loads(declared) if declared else
+                                    list(shapely.from_wkb(geometry).bounds)) for declared, geometry in rows]
+            tiles = Counter(_tile(x, y, spec.precision) for x, y in centres)
+            return AggregationResult(buckets=[Bucket(k, n) for k, n in
+                                              sorted(tiles.items(), key=lambda kv: (-kv[1], kv[0]))])
+        raise QueryError(f"unknown aggregation kind {spec.kind!r}")
+
     def search(self, query: SearchQuery, *, encoded: bool = False) -> SearchPage:
         where, params, keys = self._where(query)
         token = self._decode_token(query.token) if query.token else None
@@ -896,8 +953,34 @@ class SQLiteStore:
 
 
 
+def _rfc3339(value: str | None) -> str | None:
+    """The store's timestamp form (microseconds) as the RFC 3339 text Items carry, e.g. 2020-01-01T00:00:00Z."""
+    if value is None:
+        return None
+    return value.replace(".000000Z", "Z")
+
+
+def _bbox_centre(bbox: list[float]) -> tuple[float, float]:
+    """Centre of a STAC bbox (2D or 3D); one crossing the antimeridian (west > east) is centred across it."""
+    half = len(bbox) // 2
+    west, south, east, north = bbox[0], bbox[1], bbox[half], bbox[half + 1]
+    if west > east:
+        east += 360.0
+    lon = (west + east) / 2.0
+    return (lon - 360.0 if lon > 180.0 else lon), (south + north) / 2.0
+
+
+def _tile(lon: float, lat: float, zoom: int) -> str:
+    """Web-mercator tile z/x/y holding (lon, lat); latitudes beyond the projection's ±85.0511° are clamped."""
+    lat = max(-85.05112878, min(85.05112878, lat))
+    n = 2 ** zoom
+    x = min(n - 1, max(0, int((lon + 180.0) / 360.0 * n)))
+    y = min(n - 1, max(0, int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)))
+    return f"{zoom}/{x}/{y}"
+
+
 # Every public method reports sqlite3 errors as the contract's errors (StorageUnavailable for a damaged file).
 for _name in ("upsert_collection", "delete_collection", "get_collection", "collections", "search_collections",
               "upsert_items", "delete_item", "delete_items", "set_state", "get_state", "get_item", "last_modified",
-              "count_items", "item_ids", "property_types", "property_values", "search"):
+              "count_items", "item_ids", "property_types", "property_values", "search", "aggregate"):
     setattr(SQLiteStore, _name, _guarded(getattr(SQLiteStore, _name)))

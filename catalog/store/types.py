@@ -94,6 +94,35 @@ class SearchPage:
     documents: list[ItemJSON] | None = None
 
 
+@dataclass(frozen=True)
+class Aggregation:
+    """One aggregation over the Items a :class:`SearchQuery` matches (its paging and sort are ignored).
+
+    ``kind``: ``count`` (a value), ``min``/``max`` of ``field`` (``datetime`` only), ``terms`` (one bucket per
+    distinct value of ``field``; array values count once per element), ``interval`` (``datetime`` in
+    calendar ``year`` or ``month`` buckets), ``geotile`` (the web-mercator tile ``z/x/y`` of each Item's bbox
+    centre at zoom ``precision``; Items without geometry are not counted).
+    """
+
+    kind: str
+    field: str = ""
+    interval: str = "year"
+    precision: int = 2
+
+
+@dataclass
+class Bucket:
+    key: str
+    frequency: int
+
+
+@dataclass
+class AggregationResult:
+    value: Any = None                       # count, min, max
+    buckets: list[Bucket] | None = None     # terms, interval, geotile (most frequent first; keys ascending
+    #                                         for interval)
+
+
 @dataclass
 class CollectionQuery:
     """Collection Search: collections whose extent meets ``bbox``/``datetime`` and whose text matches ``q``."""

@@ -28,6 +28,7 @@ __all__ = ["COLLECTIONS", "ITEMS", "ITEM_ENDPOINTS", "SEARCH", "Extension", "Ext
 def default_extensions() -> list[Extension]:
     """Every extension geostudies ships, in the order they contribute to a search."""
     from . import (
+        aggregation,
         bodies,
         collection_search,
         core,
@@ -43,4 +44,4 @@ def default_extensions() -> list[Extension]:
 
     return [core.EXTENSION, bodies.EXTENSION, free_text.EXTENSION, filter.EXTENSION, query.EXTENSION,
             sort.EXTENSION, fields.EXTENSION, formats.EXTENSION, collection_search.EXTENSION,
-            data_access.EXTENSION, replication.EXTENSION]
+            data_access.EXTENSION, replication.EXTENSION, aggregation.EXTENSION]

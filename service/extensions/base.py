@@ -74,6 +74,7 @@ class Extension:
     warnings: Callable[[SearchRequest], list[str]] | None = None  # response warnings it has to give
     blueprint: Blueprint | None = None  # routes of its own (e.g. /queryables)
     paths: dict[str, Any] = field(default_factory=dict)  # their OpenAPI path items
+    landing_links: Callable[[str], list[dict[str, Any]]] | None = None  # links it adds to the landing page
 
 
 class ExtensionSet:
@@ -119,6 +120,9 @@ class ExtensionSet:
 
     def paths(self) -> dict[str, Any]:
         return {path: item for e in self.extensions for path, item in e.paths.items()}
+
+    def landing_links(self, root: str) -> list[dict[str, Any]]:
+        return [lk for e in self.extensions if e.landing_links is not None for lk in e.landing_links(root)]
 
     def blueprints(self) -> list[Blueprint]:
         return [e.blueprint for e in self.extensions if e.blueprint is not None]
