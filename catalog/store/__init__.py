@@ -14,6 +14,7 @@ from .itemjson import ItemJSON
 from .protocols import CatalogReader, CatalogWriter, HarvestState, Store
 from .registry import DEFAULT_DB, backends, default_location, open_store, register_backend
 from .types import (
+                    RELEVANCE,
                     CollectionPage,
                     CollectionQuery,
                     Conflict,
@@ -31,7 +32,8 @@ from .types import (
 )
 
 __all__ = [
-    "CatalogReader", "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "HarvestState",
+    "RELEVANCE", "CatalogReader", "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB",
+    "HarvestState",
     "ItemJSON",    "NotFound", "Outcome", "QueryError", "QueryTimeout", "RawItem", "SearchPage", "SearchQuery",
     "StorageUnavailable", "Store", "StoreBusy", "StoreError", "TimestampError",
     "WriteMode", "backends", "bbox_boxes", "default_location", "normalise_timestamp", "open_store",
