@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .geometry import lonlat_problem, to_shape
+from .geotime import GeologicTimeError, parse_span
 
 RECORDS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = RECORDS_DIR.parent
@@ -110,6 +111,8 @@ class StudyRecord:
     study_area: StudyArea
     datasets: list[DatasetUse]
     flags: list[str]
+    geologic_span: str | None = None                    # as written: an ICS name, older/younger names or Ma
+    geologic_ma: tuple[float, float] | None = None      # (older, younger) in Ma, from the ICS chart
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,14 @@ def _study(path: Path, data: dict[str, Any], problems: list[Problem]) -> StudyRe
 
     flags = [_flag_text(f) for f in r.get("flags", list, required=False, default=[])]
     seed_line = r.get("seed.line", int, required=False)
+    span_text = r.get("geologic_span", (str, int, float), required=False)
+    geologic_ma = None
+    if span_text is not None:
+        span_text = str(span_text)
+        try:
+            geologic_ma = parse_span(span_text)
+        except GeologicTimeError as exc:
+            r.problem("geologic_span", str(exc))
     return StudyRecord(
         path=path, id=record_id, seed_line=seed_line,
         title_en=r.text("title.en"), title_zh=r.text("title.zh"), journal=r.text("journal"),
@@ -352,7 +363,7 @@ def _study(path: Path, data: dict[str, Any], problems: list[Problem]) -> StudyRe
         summary_en=r.text("summary.en"), summary_zh=r.text("summary.zh"), target=target,
         time_span=time_span, geologic_time=r.get("geologic_time", str, required=False),
         study_area=StudyArea(scope, r.strings("study_area.places", required=False), note, geometry),
-        datasets=uses, flags=flags,
+        datasets=uses, flags=flags, geologic_span=span_text, geologic_ma=geologic_ma,
     )
 
 

@@ -13,6 +13,7 @@ import pystac
 import shapely.geometry
 
 from .access import access_links
+from .areas import area_km2
 from .records import DatasetRecord, Records, StudyRecord
 from .times import day_end, day_start
 
@@ -56,6 +57,8 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
         "geostudies:disciplines": study.disciplines,
         "geostudies:target": study.target,
         "geostudies:scope": study.study_area.scope,
+        # On the body's ellipsoid (areas.py); null for a study without a place (scope lab).
+        "geostudies:area_km2": area_km2(geometry, study.target),
         "geostudies:places": study.study_area.places,
         "geostudies:area_note": study.study_area.note,
         "geostudies:datasets": [u.dataset_id for u in study.datasets if u.dataset_id],
@@ -72,12 +75,17 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
         extensions.append(SSYS)
     if study.geologic_time:
         props["geostudies:geologic_time"] = study.geologic_time
+    if study.geologic_ma:
+        # The span in Ma (older, younger), from the ICS chart (geotime.py): what geologic_time= searches.
+        props["geostudies:geologic_span"] = study.geologic_span
+        props["geostudies:age_older_ma"], props["geostudies:age_younger_ma"] = study.geologic_ma
     if span:
         start, end = day_start(span.start), day_end(span.end)
         item_datetime = start  # a representative instant; the span itself is start/end_datetime
         props["geostudies:time_note"] = span.note
     else:
-        # STAC needs a time; without a data time span the publication date stands in, and says so.
+        # STAC needs a time; without a data time span the publication date stands in, and says so. The store
+        # then indexes no time for the Item (indexing.py): a datetime search does not find it by that date.
         start = end = None  # type: ignore[assignment]
         item_datetime = day_start(study.published)
         props["geostudies:datetime_is_publication_date"] = True

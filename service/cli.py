@@ -140,15 +140,24 @@ def export(db: str, kind: str, path: Path, collection: str) -> None:
 @click.option("-q", "--q", "text", help="Free text (English or Chinese)")
 @click.option("--filter", "cql", help="CQL2 text filter")
 @click.option("--collection", "collections", multiple=True)
+@click.option("--geologic-time", "geologic_time", help="ICS name (Toarcian) or older/younger Ma (190/170)")
+@click.option("--sortby", help="Sort fields, e.g. -geostudies:area_km2 (a spatial search is sorted by relevance, "
+                               "-geostudies:relevance, unless this says otherwise)")
 @click.option("--limit", default=10, show_default=True)
 def search(db: str, bbox: str | None, datetime_: str | None, text: str | None, cql: str | None,
-           collections: tuple[str, ...], limit: int) -> None:
-    """Search items like the API's /search and print them as GeoJSON lines."""
+           collections: tuple[str, ...], geologic_time: str | None, sortby: str | None, limit: int) -> None:
+    """Search items like the API's /search and print them as GeoJSON lines.
+
+    A search by --bbox is listed by relevance (the share of each study's area inside the box, then the
+    smallest area first), so site and regional studies come before global ones; --sortby changes that."""
+    from catalog.store import RELEVANCE
     from service.extensions import ExtensionSet, default_extensions
     from service.params import SearchParamError
 
+    if bbox and not sortby:
+        sortby = f"-{RELEVANCE}"
     params = {"bbox": bbox, "datetime": datetime_, "q": text, "filter": cql, "limit": str(limit),
-              "collections": ",".join(collections) or None}
+              "collections": ",".join(collections) or None, "geologic_time": geologic_time, "sortby": sortby}
     try:
         search_request = ExtensionSet(default_extensions()).parse({k: v for k, v in params.items() if v is not None})
     except SearchParamError as exc:

@@ -220,3 +220,47 @@ def test_injected_html_in_a_title_shows_as_text_and_runs_nothing(small_records: 
         context.close()
     finally:
         stop_server(srv)
+
+
+def test_a_region_search_lists_in_relevance_order_local_studies_before_global_ones(offline_server, page, store):
+    ready(page, offline_server.url + "/map?bbox=" + ",".join(map(str, TAIWAN)) + "&global=1")
+    api = offline_server.get("/search", params={"bbox": ",".join(map(str, TAIWAN)), "limit": 100,
+                                                "collections": "studies", "sortby": "-geostudies:relevance"}).json()
+    order = [f["id"] for f in api["features"]]
+    local = [i for i in order if store.get_item("studies", i)["properties"]["geostudies:scope"] != "global"]
+    glob = [i for i in order if i not in local]
+    assert listed(page, "results") == local and listed(page, "global-results") == glob
+    assert order == local + glob  # every local study ranks before every global one
+    assert page.problems == []
+
+
+def test_the_year_filter_chooses_data_time_or_publication_time(offline_server, page, store):
+    def studies_listed():
+        return {i for name in ("results", "global-results", "unplaced-results") for i in listed(page, name)}
+
+    earth = [d for d in store.iter_items("studies") if d["properties"]["geostudies:target"] == "earth"]
+    ready(page, offline_server.url + "/map?from=2024&to=2024")
+    assert studies_listed() == {d["id"] for d in earth if d["properties"]["geostudies:year"] == 2024}
+    page.select_option("#f-time", "data")
+    page.wait_for_function("() => location.search.includes('time=data')")
+    page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready'")
+    truth = {d["id"] for d in earth if d["properties"].get("start_datetime")
+             and d["properties"]["start_datetime"][:4] <= "2024" <= d["properties"]["end_datetime"][:4]}
+    assert studies_listed() == truth
+    page.fill("#f-from", "")
+    page.fill("#f-to", "")
+    page.fill("#f-geologic", "Toarcian")
+    page.wait_for_function("() => location.search.includes('geologic=Toarcian')")
+    page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready' && "
+                           "document.querySelectorAll('#results li').length === 1")
+    assert listed(page, "results") == ["toarcian-co2-hydroclimate-lacustrine-carbon-burial"]
+    assert page.problems == []
+
+
+def test_the_study_page_shows_other_studies_here_from_the_related_route(offline_server, page):
+    page.goto(offline_server.url + f"/studies/{PINGTUNG}")
+    page.wait_for_selector("#related[data-count]")
+    related = offline_server.get(f"/studies/{PINGTUNG}/related", params={"limit": 8}).json()["related"]
+    assert listed(page, "related") == [r["id"] for r in related] and related
+    assert related[0]["reasons"][0] in page.text_content("#related li")
+    assert page.problems == []

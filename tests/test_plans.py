@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.store import SearchQuery, normalise_timestamp, open_store
+from catalog.store import RELEVANCE, SearchQuery, normalise_timestamp, open_store
 
 WINDOW = (normalise_timestamp("2020-01-01T00:00:00Z"), normalise_timestamp("2020-06-30T00:00:00Z"))
 CLOUDY = {"op": "<", "args": [{"property": "eo:cloud_cover"}, 10]}
@@ -15,6 +15,8 @@ BOX = [10.0, 40.0, 13.0, 43.0]
 
 
 @pytest.fixture(scope="module")
+
+
 def store(tmp_path_factory: pytest.TempPathFactory):
     path = Path(tmp_path_factory.mktemp("plans")) / "plans.db"
     rng = random.Random(7)
@@ -32,7 +34,9 @@ def store(tmp_path_factory: pytest.TempPathFactory):
                          "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + 1, y], [x + 1, y + 1],
                                                                           [x, y + 1], [x, y]]]},
                          "properties": {"datetime": f"20{16 + i % 9}-0{1 + i % 9}-01T00:00:00Z",
-                                        "eo:cloud_cover": i % 100}, "assets": {}, "links": []})
+                                        "eo:cloud_cover": i % 100, "geostudies:area_km2": 1000.0 + i % 500,
+                                        **({"geostudies:datetime_is_publication_date": True} if i % 7 == 0
+                                           else {})}, "assets": {}, "links": []})
         s.upsert_items(docs)
         s.conn.execute("ANALYZE")
         yield s
@@ -53,7 +57,14 @@ def plans(store, **kwargs) -> dict[str, str]:
     {"bbox": BOX, "collections": ["scenes-a"], "sortby": [("eo:cloud_cover", True)]},
     {"bbox": BOX, "collections": ["scenes-a"], "ids": ["s1", "s2"]},
     {"bbox": BOX, "sortby": [("datetime", False)], "datetime": WINDOW},
+    {"bbox": BOX, "sortby": [(RELEVANCE, False)]},
+    {"bbox": BOX, "collections": ["scenes-a"], "sortby": [(RELEVANCE, False)], "datetime": WINDOW},
+    {"intersects": {"type": "Point", "coordinates": [11, 41]}, "sortby": [(RELEVANCE, True)]},
+    {"bbox": BOX, "sortby": [("geostudies:area_km2", True)]},
+    {"bbox": BOX, "collections": ["scenes-a"], "sortby": [("geostudies:area_km2", False)]},
 ])
+
+
 def test_every_spatial_search_is_driven_by_the_space_time_collection_index(store, shape):
     for name, plan in plans(store, **shape).items():
         assert "items_rtree4 VIRTUAL TABLE INDEX" in plan, (name, plan)
@@ -69,6 +80,23 @@ def test_other_shapes_have_an_index_too(store):
     assert "items_id" in plans(store, ids=["s1"])["page"]
     # the default order (newest first) of a listing is an index walk, not a sort of the catalogue
     assert "items_datetime" in plans(store)["page"] and "TEMP B-TREE" not in plans(store)["page"]
+    for ascending in (True, False):  # sorting the whole catalogue by area walks its index: no sort step
+        page = plans(store, sortby=[("geostudies:area_km2", ascending)])["page"]
+        assert "items_area" in page and "TEMP B-TREE" not in page, page
+
+
+def test_a_page_sorted_by_area_or_relevance_is_what_brute_force_gives(store):
+    everything = list(store.iter_items())
+    inside = [d for d in everything if d["bbox"][0] <= BOX[2] and d["bbox"][2] >= BOX[0]
+              and d["bbox"][1] <= BOX[3] and d["bbox"][3] >= BOX[1]]
+    page = store.search(SearchQuery(bbox=BOX, sortby=[("geostudies:area_km2", False)], limit=1000))
+    areas = [d["properties"]["geostudies:area_km2"] for d in page.items]
+    assert len(areas) == len(inside) and areas == sorted(areas, reverse=True)
+    by_relevance = store.search(SearchQuery(bbox=BOX, sortby=[(RELEVANCE, False)], limit=1000)).items
+    assert {d["id"] for d in by_relevance} == {d["id"] for d in inside}
+    within = [d["id"] for d in inside if BOX[0] <= d["bbox"][0] and d["bbox"][2] <= BOX[2]
+              and BOX[1] <= d["bbox"][1] and d["bbox"][3] <= BOX[3]]
+    assert {d["id"] for d in by_relevance[:len(within)]} == set(within)  # wholly inside the box: first
 
 
 def test_a_property_filter_has_a_plan_once_the_property_is_indexed(store):
@@ -139,6 +167,8 @@ def test_boxes_wait_for_the_transaction_yet_its_own_searches_see_them(tmp_path: 
 
 
 @pytest.mark.parametrize("cap", [1, 5, 1000])
+
+
 def test_counts_are_exact_whether_the_first_page_holds_every_match_or_not(store, monkeypatch, cap):
     import catalog.store.sqlite as sqlite_store
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from catalog.build import build
-from catalog.store import QueryError, SearchQuery, StoreError, open_store
+from catalog.store import QueryError, SearchQuery, StoreError, normalise_timestamp, open_store
 from catalog.store.sqlite_schema import SCHEMA_VERSION
 
 
@@ -155,3 +155,29 @@ def test_an_old_catalogue_opened_read_only_is_refused_with_how_to_migrate_it(sma
         open_store(path, readonly=True)
     open_store(path).close()  # writable: migrated
     assert ids(open_store(path, readonly=True), bbox=[119, 21, 122, 24]) == {"taiwan-quake"}
+
+
+def test_a_v7_catalogue_gets_areas_and_loses_publication_dates_as_data_time(small_records, tmp_path):
+    """Schema v8: the area column (sortby by area) and no time for Items whose datetime is a publication date."""
+    path = tmp_path / "v7.db"
+    store = open_store(path)
+    build(store, small_records, schemas=False)
+    moon = store.get_item("studies", "moon-basin")
+    assert moon["properties"]["geostudies:datetime_is_publication_date"] is True
+    published = moon["properties"]["datetime"]
+    window = (normalise_timestamp(published), None)
+    assert "moon-basin" not in ids(store, datetime=window)
+    # as a v7 file: no area column, publication dates indexed as data time
+    store.conn.execute("DROP INDEX items_area")
+    store.conn.execute("ALTER TABLE items DROP COLUMN area_km2")
+    store.conn.execute("UPDATE items SET end_datetime = datetime WHERE end_datetime = ''")
+    store.set_state("schema_version", 7)
+    store.close()
+    migrated = open_store(path)
+    assert migrated.get_state("schema_version") == SCHEMA_VERSION == 8
+    assert "moon-basin" not in ids(migrated, datetime=window)
+    areas = [i["properties"].get("geostudies:area_km2") for i in
+             migrated.search(SearchQuery(limit=100, sortby=[("geostudies:area_km2", True)])).items]
+    known = [a for a in areas if a is not None]
+    assert known and areas[:len(known)] == sorted(known)
+    migrated.close()

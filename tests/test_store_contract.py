@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from catalog.store import (
+    RELEVANCE,
     Aggregation,
     CollectionQuery,
     Conflict,
@@ -31,6 +32,8 @@ BACKENDS: dict[str, Callable[[Path], str]] = {
 
 
 @pytest.fixture(params=sorted(BACKENDS))
+
+
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     with open_store(BACKENDS[request.param](tmp_path)) as opened:
         yield opened
@@ -67,6 +70,8 @@ FIJI = {"type": "MultiPolygon", "coordinates": [
 
 
 @pytest.fixture()
+
+
 def filled(store: Store) -> Store:
     with store.transaction():
         store.upsert_collection(collection("c", [100, -30, 180, 40], ["2000-01-01T00:00:00Z", None],
@@ -225,6 +230,15 @@ def test_cql2_filters(filled: Store):
     temporal = {"op": "t_intersects", "args": [{"property": "datetime"},
                                                {"interval": ["2011-03-01T00:00:00Z", "2011-04-01T00:00:00Z"]}]}
     assert ids(filled, filter=temporal) == {"fiji"}
+    for interval in (["2011-12-01T00:00:00Z", "2013-01-01T00:00:00Z"], ["2010-06-01T00:00:00Z", "2011-02-01T00:00:00Z"],
+                     ["2011-12-31T00:00:00Z", ".."]):  # overlapping either end of fiji's 2011-01-01/2012-01-01
+        overlapping = {"op": "t_intersects", "args": [{"property": "datetime"}, {"interval": interval}]}
+        assert "fiji" in ids(filled, filter=overlapping), interval
+    before = {"op": "t_intersects", "args": [{"property": "datetime"},
+                                             {"interval": ["2009-01-01T00:00:00Z", "2010-12-31T00:00:00Z"]}]}
+    assert "fiji" not in ids(filled, filter=before)
+    instant = {"op": "t_intersects", "args": [{"property": "datetime"}, {"timestamp": "2011-06-01T00:00:00Z"}]}
+    assert ids(filled, filter=instant) == {"fiji"}
     evil = {"op": "=", "args": [{"property": "title"}, "x' OR '1'='1"]}
     assert ids(filled, filter=evil) == set()
     with pytest.raises(QueryError):
@@ -289,6 +303,76 @@ def test_aggregations_count_what_the_search_matches(filled: Store):
     assert asia["n"].value == filled.search(SearchQuery(bbox=[100, 0, 140, 40], limit=100)).matched == 1
     with pytest.raises(QueryError):
         filled.aggregate(SearchQuery(), {"bad": Aggregation("terms", "no such; property")})
+
+
+def _pages(store: Store, **kwargs: Any) -> tuple[list[str], list[Any]]:
+    """Every id of a search, page by page through the next tokens, and the pages."""
+    seen: list[str] = []
+    pages: list[Any] = []
+    token = None
+    while True:
+        page = store.search(SearchQuery(token=token, **kwargs))
+        pages.append(page)
+        seen += [i["id"] for i in page.items]
+        token = page.next_token
+        if not token:
+            return seen, pages
+
+
+@pytest.fixture()
+
+
+def areas(store: Store) -> Store:
+    """Studies of known areas around a query box [0, 0, 10, 10]: inside, half inside, around it, global."""
+    store.upsert_collection(collection("s"))
+    rows = [("site", box(1, 1, 2, 2), 12_300.0), ("region", box(2, 2, 8, 8), 442_000.0),
+            ("half", box(5, 0, 15, 10), 1_230_000.0), ("around", box(-20, -20, 30, 30), 30_500_000.0),
+            ("global-a", box(-180, -90, 180, 90), 510_065_621.7), ("global-b", box(-180, -90, 180, 90), 510_065_621.7),
+            ("far", box(100, 40, 101, 41), 9_400.0), ("lab", None, None)]
+    store.upsert_items([item(i, g, "2020-01-01T00:00:00Z", cid="s", **{"geostudies:area_km2": a})
+                        for i, g, a in rows])
+    return store
+
+
+def test_relevance_is_the_share_inside_the_query_area_then_the_smallest_area(areas: Store):
+    order, _ = _pages(areas, bbox=[0, 0, 10, 10], sortby=[(RELEVANCE, False)], limit=2)
+    # site and region lie wholly inside (100 %: the smaller first), then half, around, the two globals
+    assert order == ["site", "region", "half", "around", "global-a", "global-b"]
+    reverse, _ = _pages(areas, bbox=[0, 0, 10, 10], sortby=[(RELEVANCE, True)], limit=4)
+    assert reverse == order[::-1]
+    shape = box(-1, -1, 11, 11)
+    assert [i["id"] for i in areas.search(SearchQuery(intersects=shape, sortby=[(RELEVANCE, False)])).items] \
+        == order
+    _, pages = _pages(areas, bbox=[0, 0, 10, 10], sortby=[(RELEVANCE, False)], limit=2)
+    back = areas.search(SearchQuery(bbox=[0, 0, 10, 10], sortby=[(RELEVANCE, False)], limit=2,
+                                    token=pages[-1].prev_token))
+    assert [i["id"] for i in back.items] == [i["id"] for i in pages[-2].items]
+    with pytest.raises(QueryError, match="bbox or intersects"):
+        areas.search(SearchQuery(sortby=[(RELEVANCE, False)]))
+
+
+def test_sort_by_area_both_ways_pages_with_tokens(areas: Store):
+    up, _ = _pages(areas, sortby=[("geostudies:area_km2", True)], limit=3)
+    assert up == ["far", "site", "region", "half", "around", "global-a", "global-b", "lab"]  # no area: last
+    down, pages = _pages(areas, sortby=[("geostudies:area_km2", False)], limit=3)
+    assert down == up[::-1]
+    back = areas.search(SearchQuery(sortby=[("geostudies:area_km2", False)], limit=3, token=pages[-1].prev_token))
+    assert [i["id"] for i in back.items] == [i["id"] for i in pages[-2].items]
+    small = {"op": "<", "args": [{"property": "geostudies:area_km2"}, 500_000]}
+    assert ids(areas, filter=small) == {"far", "site", "region"}
+
+
+def test_an_item_whose_datetime_is_not_its_data_time_matches_no_datetime_window(filled: Store):
+    filled.upsert_items([item("deep", box(120, 22, 121, 23), "2024-05-01T00:00:00Z",
+                              **{"geostudies:datetime_is_publication_date": True})])
+    for window in (("2024-01-01T00:00:00Z", "2024-12-31T23:59:59Z"), ("2024-01-01T00:00:00Z", None),
+                   (None, "2030-01-01T00:00:00Z"), ("2024-05-01T00:00:00Z", "2024-05-01T00:00:00Z")):
+        stored = tuple(normalise_timestamp(v) if v else None for v in window)
+        assert "deep" not in ids(filled, datetime=stored), window
+        assert "deep" not in ids(filled, bbox=[119, 21, 122, 24], datetime=stored), window
+    assert "deep" in ids(filled, bbox=[119, 21, 122, 24])  # found by everything else
+    published = {"op": "=", "args": [{"property": "datetime"}, {"timestamp": "2024-05-01T00:00:00Z"}]}
+    assert ids(filled, filter=published) == {"deep"}  # the property itself is still its value
 
 
 def test_bad_tokens_are_query_errors(filled: Store):

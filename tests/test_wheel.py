@@ -33,6 +33,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [wheel] = list((work / "dist").glob("geostudies-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "maps/vendor/leaflet/dist/leaflet.js" in names and "maps/vendor/leaflet/LICENSE" in names
+    assert "catalog/data/ics_chart.json" in names  # the ICS chart the build maps geologic spans with
     venv.create(work / "venv", with_pip=True)
     python = work / "venv" / "bin" / "python"
     run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel, cwd=work)

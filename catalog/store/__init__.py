@@ -14,6 +14,7 @@ from .itemjson import ItemJSON
 from .protocols import CatalogReader, CatalogWriter, HarvestState, Store
 from .registry import DEFAULT_DB, backends, default_location, open_store, register_backend
 from .types import (
+                    RELEVANCE,
                     Aggregation,
                     AggregationResult,
                     Bucket,
@@ -34,9 +35,9 @@ from .types import (
 )
 
 __all__ = [
-    "Aggregation", "AggregationResult", "backends", "bbox_boxes", "Bucket", "CatalogReader", "CatalogWriter",
-    "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "default_location", "HarvestState", "ItemJSON",
-    "normalise_timestamp", "NotFound", "open_store", "Outcome", "QueryError", "QueryTimeout", "RawItem",
+    "RELEVANCE", "Aggregation", "AggregationResult", "backends", "bbox_boxes", "Bucket", "CatalogReader",
+    "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "default_location", "HarvestState",
+    "ItemJSON", "normalise_timestamp", "NotFound", "open_store", "Outcome", "QueryError", "QueryTimeout", "RawItem",
     "register_backend", "SearchPage", "SearchQuery", "StorageUnavailable", "Store", "StoreBusy", "StoreError",
     "TimestampError", "WriteMode",
 ]

@@ -24,7 +24,11 @@ COLUMNS = {
     "datetime": "items.datetime",
     "start_datetime": "items.datetime",
     "end_datetime": "items.end_datetime",
+    "geostudies:area_km2": "items.area_km2",
 }
+# Properties holding a calendar date (YYYY-MM-DD): DATE()/TIMESTAMP() literals compared with them are compared
+# as the date they fall on, and in temporal operators such a property is the whole day.
+DATE_PROPERTIES = frozenset({"geostudies:published"})
 PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,99}$")
 SpatialSQL = Callable[[dict[str, Any], str], tuple[str, list[Any]]]
 
@@ -54,6 +58,18 @@ def column_for(name: str) -> str:
     if name in COLUMNS:
         return COLUMNS[name]
     return f"json_extract({DOCUMENT}, {property_path(name)})"
+
+
+def _as_dates(args: list[Any]) -> list[Any]:
+    """A comparison with a date property: its DATE()/TIMESTAMP() literals as the YYYY-MM-DD they fall on."""
+    if not any(isinstance(a, dict) and a.get("property") in DATE_PROPERTIES for a in args):
+        return args
+    out = []
+    for a in args:
+        if isinstance(a, dict) and ("date" in a or "timestamp" in a):
+            a = normalise_timestamp(a.get("date", a.get("timestamp")))[:10]
+        out.append(a)
+    return out
 
 
 class Translator:
@@ -136,6 +152,9 @@ class Translator:
                 raise QueryError(f"an interval has two ends: {_brief(node)}")
             start, end = node["interval"]
             return self._instant(start, "0000"), self._instant(end, "9999")
+        if isinstance(node, dict) and node.get("property") in DATE_PROPERTIES:
+            col = self._property(node["property"])
+            return f"({col} || 'T00:00:00.000000Z')", f"({col} || 'T23:59:59.999999Z')"
         if isinstance(node, dict) and node.get("property") in ("datetime", "start_datetime", "end_datetime"):
             if node["property"] == "datetime":
                 return "items.datetime", "items.end_datetime"
@@ -158,6 +177,8 @@ class Translator:
             return "(" + f" {op.upper()} ".join(self._bool(a) for a in args) + ")"
         if op == "not":
             return f"(NOT {self._bool(args[0])})"
+        if op in ("=", "<>", "<", "<=", ">", ">=", "between"):
+            args = _as_dates(args)
         if op in ("=", "<>", "<", "<=", ">", ">="):
             return f"({self._comparable(args[0])} {op} {self._comparable(args[1])})"
         if op == "like":
@@ -200,29 +221,49 @@ class Translator:
         self.params.extend(params)
         return sql
 
+    def _ends(self, node: Any) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+        """The (sql, params) of each end of a temporal operand, so a condition can use them in any order."""
+        saved, self.params = self.params, []
+        try:
+            lo, hi = self._interval(node)
+            params = self.params
+        finally:
+            self.params = saved
+        n_lo, n_hi = lo.count("?"), hi.count("?")
+        if n_lo + n_hi == len(params):
+            return (lo, params[:n_lo]), (hi, params[n_lo:])
+        return (lo, params), (hi, params)  # an instant: the same sql and parameters at both ends
+
     def _temporal(self, op: str, args: list[Any]) -> str:
-        (a0, a1), (b0, b1) = self._interval(args[0]), self._interval(args[1])
+        (a0, a1), (b0, b1) = self._ends(args[0]), self._ends(args[1])
+        ends = {"a0": a0, "a1": a1, "b0": b0, "b1": b1}
         conditions = {
-            "t_intersects": f"{a0} <= {b1} AND {a1} >= {b0}",
-            "anyinteracts": f"{a0} <= {b1} AND {a1} >= {b0}",
-            "t_disjoint": f"({a1} < {b0} OR {a0} > {b1})",
-            "t_before": f"{a1} < {b0}",
-            "t_after": f"{a0} > {b1}",
-            "t_meets": f"{a1} = {b0}",
-            "t_metby": f"{a0} = {b1}",
-            "t_overlaps": f"{a0} < {b0} AND {a1} > {b0} AND {a1} < {b1}",
-            "t_overlappedby": f"{b0} < {a0} AND {b1} > {a0} AND {b1} < {a1}",
-            "t_starts": f"{a0} = {b0} AND {a1} < {b1}",
-            "t_startedby": f"{a0} = {b0} AND {a1} > {b1}",
-            "t_during": f"{a0} > {b0} AND {a1} < {b1}",
-            "t_contains": f"{a0} < {b0} AND {a1} > {b1}",
-            "t_finishes": f"{a0} > {b0} AND {a1} = {b1}",
-            "t_finishedby": f"{a0} < {b0} AND {a1} = {b1}",
-            "t_equals": f"{a0} = {b0} AND {a1} = {b1}",
+            "t_intersects": "{a0} <= {b1} AND {a1} >= {b0}",
+            "anyinteracts": "{a0} <= {b1} AND {a1} >= {b0}",
+            "t_disjoint": "({a1} < {b0} OR {a0} > {b1})",
+            "t_before": "{a1} < {b0}",
+            "t_after": "{a0} > {b1}",
+            "t_meets": "{a1} = {b0}",
+            "t_metby": "{a0} = {b1}",
+            "t_overlaps": "{a0} < {b0} AND {a1} > {b0} AND {a1} < {b1}",
+            "t_overlappedby": "{b0} < {a0} AND {b1} > {a0} AND {b1} < {a1}",
+            "t_starts": "{a0} = {b0} AND {a1} < {b1}",
+            "t_startedby": "{a0} = {b0} AND {a1} > {b1}",
+            "t_during": "{a0} > {b0} AND {a1} < {b1}",
+            "t_contains": "{a0} < {b0} AND {a1} > {b1}",
+            "t_finishes": "{a0} > {b0} AND {a1} = {b1}",
+            "t_finishedby": "{a0} < {b0} AND {a1} = {b1}",
+            "t_equals": "{a0} = {b0} AND {a1} = {b1}",
         }
         if op not in conditions:
             raise QueryError(f"unsupported temporal operator {op!r}")
-        return f"({conditions[op]})"
+
+        def end(match: re.Match[str]) -> str:  # each end's parameters go in where its sql does
+            sql, params = ends[match.group(1)]
+            self.params.extend(params)
+            return sql
+
+        return "(" + re.sub(r"\{(a0|a1|b0|b1)\}", end, conditions[op]) + ")"
 
     def _array(self, op: str, args: list[Any]) -> str:
         prop, values = args

@@ -16,6 +16,22 @@ from ..times import MAX_TIME, MIN_TIME, STORE_FORMAT, normalise_timestamp, parse
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FAR_DAYS = 1e7  # beyond any real date: open interval ends on the R*Tree's time axis
+# An Item whose ``datetime`` only stands in for a time its data do not have (a deep-time, lab or model study
+# dated by its publication) says so with this property; it is then indexed with no time at all, and a datetime
+# search (open or closed) never matches it. Its ``datetime`` is still what sorting by datetime uses.
+NO_DATA_TIME = "geostudies:datetime_is_publication_date"
+NO_TIME_END = ""                 # the stored end of such an Item: before every window's start
+NO_TIME_DAYS = -2 * FAR_DAYS     # its place on the R*Tree's time axis: outside every window
+AREA = "geostudies:area_km2"     # indexed as a number (sorting by area, relevance's second key)
+
+
+def has_data_time(doc: dict[str, Any]) -> bool:
+    return not (doc.get("properties") or {}).get(NO_DATA_TIME)
+
+
+def item_area(doc: dict[str, Any]) -> float | None:
+    value = (doc.get("properties") or {}).get(AREA)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def item_interval(doc: dict[str, Any]) -> tuple[str, str]:
@@ -23,6 +39,8 @@ def item_interval(doc: dict[str, Any]) -> tuple[str, str]:
     props = doc.get("properties", {})
     start = props.get("start_datetime") or props.get("datetime")
     end = props.get("end_datetime") or props.get("datetime")
+    if not has_data_time(doc):
+        return (normalise_timestamp(start) if start else MIN_TIME, NO_TIME_END)
     return (normalise_timestamp(start) if start else MIN_TIME, normalise_timestamp(end) if end else MAX_TIME)
 
 
@@ -39,6 +57,8 @@ def item_times(doc: dict[str, Any]) -> tuple[str, str, float, float]:
         else:
             values.append((default_text, default_days))
     (start, start_days), (end, end_days) = values
+    if not has_data_time(doc):
+        return start, NO_TIME_END, NO_TIME_DAYS, NO_TIME_DAYS
     return start, end, start_days, end_days
 
 

@@ -32,7 +32,11 @@ class CatalogReader(Protocol):
     def search_collections(self, query: CollectionQuery) -> CollectionPage: ...
     def get_item(self, collection_id: str, item_id: str) -> dict[str, Any] | None: ...
     def search(self, query: SearchQuery, *, encoded: bool = False) -> SearchPage:
-        """Item Search; raises QueryError for a query it cannot run (bad token, bad property name...).
+        """Item Search; raises QueryError for a query it cannot run (bad token, bad property name, sortby
+        ``RELEVANCE`` without bbox or intersects...).
+
+        ``datetime`` windows meet the Items' data time: an Item marked ``indexing.NO_DATA_TIME`` meets none.
+        ``sortby`` takes properties, ``geostudies:area_km2`` and ``RELEVANCE`` (``types.py``), paged by tokens.
 
         ``encoded=True``: the page's Items as stored JSON (``page.documents``, links last) for a response
         written without a parse; ``page.items`` is then empty."""

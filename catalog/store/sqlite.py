@@ -27,17 +27,28 @@ import orjson
 import shapely
 import shapely.geometry
 
+from ..areas import UnknownBody, covers_body, shape_area_km2, share_inside
 from ..geometry import bbox_boxes, bbox_shape
-from ..times import utc_now
+from ..times import MIN_TIME, utc_now
 from . import itemjson, tokens
 from .cql2sql import DOCUMENT, Translator, column_for, property_path
 from .fulltext import TEXT_FIELDS, collection_text, document_text, fts_query
 from .hilbert import box_keys
-from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_target, item_times, json_type
+from .indexing import (
+    FAR_DAYS,
+    collection_index_rows,
+    days,
+    item_area,
+    item_boxes,
+    item_target,
+    item_times,
+    json_type,
+)
 from .itemjson import ItemJSON
 from .sqlite_docs import TRAIN_AFTER, DocCodec
 from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
+    RELEVANCE,
     Aggregation,
     AggregationResult,
     Bucket,
@@ -119,6 +130,47 @@ def _contains(item_wkb: bytes | None, query_wkb: bytes) -> int:
 
 SPATIAL_FUNCTIONS = {"s_intersects": "gs_intersects", "s_within": "gs_within", "s_contains": "gs_contains"}
 
+# The query areas that relevance sorts measure against, by key: the key (a digest) goes into the SQL text, so
+# the sort expression is the same in the select list, the ORDER BY and a token's keyset condition.
+_RELEVANCE_AREAS: dict[str, tuple[bytes, str]] = {}
+_RELEVANCE_KEEP = 256
+
+
+def _relevance_key(shape: Any, target: str | None) -> str:
+    wkb = shapely.to_wkb(shape)
+    body = (target or "earth").lower()
+    key = hashlib.blake2b(wkb + body.encode(), digest_size=10).hexdigest()
+    if key not in _RELEVANCE_AREAS:
+        if len(_RELEVANCE_AREAS) >= _RELEVANCE_KEEP:
+            _RELEVANCE_AREAS.pop(next(iter(_RELEVANCE_AREAS)))
+        _RELEVANCE_AREAS[key] = (wkb, body)
+    return key
+
+
+@lru_cache(maxsize=4096)
+def _share(item_wkb: bytes | None, area: float | None, key: str) -> float:
+    """The share of an Item's area inside the query area registered under ``key`` (relevance's first key)."""
+    if item_wkb is None:
+        return 0.0
+    wkb, body = _RELEVANCE_AREAS[key]
+    try:
+        return share_inside(shapely.from_wkb(item_wkb), _prepared(wkb), body, area)
+    except UnknownBody:  # a body with no ellipsoid known: the share on the lon/lat plane
+        item = shapely.from_wkb(item_wkb)
+        return item.intersection(_prepared(wkb)).area / item.area if item.area else 1.0
+
+
+@lru_cache(maxsize=4096)
+def _whole(item_wkb: bytes | None, area: float | None, key: str) -> int:
+    """1 for an Item covering its whole body (a global study), 0 else (relevance's first key)."""
+    if item_wkb is None:
+        return 0
+    body = _RELEVANCE_AREAS[key][1]
+    try:
+        return int(covers_body(area if area is not None else shape_area_km2(shapely.from_wkb(item_wkb), body), body))
+    except UnknownBody:
+        return 0
+
 
 LOCK_TIMEOUT_MS = 10_000  # how long a writer waits for another writer's lock before StoreBusy
 # SQLite errors that mean "this query is too big or too deep", i.e. the caller's; every other error of a
@@ -175,15 +227,18 @@ def _check_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_overlap(conditions: list[str], params: list[Any], start_column: str, end_column: str,
-                 window: tuple[str | None, str | None]) -> None:
-    """Rows whose [start, end] meets the window (either end of the window may be open)."""
+                 window: tuple[str | None, str | None], always_end: bool = False) -> None:
+    """Rows whose [start, end] meets the window (either end of the window may be open).
+
+    ``always_end``: the end is compared even when the window has no start, so that a row stored with no time
+    (end ``NO_TIME_END``, before every timestamp) never meets a window."""
     start, end = window
     if end:
         conditions.append(f"{start_column} <= ?")
         params.append(end)
-    if start:
+    if start or always_end:
         conditions.append(f"{end_column} >= ?")
-        params.append(start)
+        params.append(start or MIN_TIME)
 
 
 def _add_text_match(conditions: list[str], params: list[Any], key: str, fts_table: str, terms: list[str]) -> None:
@@ -263,6 +318,8 @@ class SQLiteStore:
             conn.create_function("gs_intersects", 2, _intersects, deterministic=True)
             conn.create_function("gs_within", 2, _within, deterministic=True)
             conn.create_function("gs_contains", 2, _contains, deterministic=True)
+            conn.create_function("gs_share", 3, _share, deterministic=True)
+            conn.create_function("gs_whole", 3, _whole, deterministic=True)
             self._local.conn = conn
             self.codec.load(conn)
         return conn
@@ -528,7 +585,8 @@ class SQLiteStore:
                         keys[key] = new_keys[key] = kind
                 start, end, start_days, end_days = item_times(doc)
                 blob, zdict = self.codec.encode(stored.json, dict_id)
-                values = (start, end, item_target(doc), wkb, blob, zdict, stored.links_at, digest, now)
+                values = (start, end, item_target(doc), wkb, blob, zdict, stored.links_at, item_area(doc), digest,
+                          now)
                 if row:
                     rowid = row[0]
                     updates.append((*values, rowid))
@@ -553,9 +611,10 @@ class SQLiteStore:
         for rowid in stale:
             self._unindex_item(rowid)
         conn.executemany("INSERT INTO items (rowid, collection, id, datetime, end_datetime, target, geometry, doc, "
-                         "zdict, links_at, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
+                         "zdict, links_at, area_km2, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         inserts)
         conn.executemany("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, zdict=?, "
-                         "links_at=?, hash=?, updated=? WHERE rowid=?", updates)
+                         "links_at=?, area_km2=?, hash=?, updated=? WHERE rowid=?", updates)
         # The boxes wait in a temporary table and go into the R*Tree together when the transaction ends (or a
         # search in it needs them), in Hilbert order: a whole bulk load is one well-shaped tree (hilbert.py).
         self._local.boxes_waiting = True  # per thread, like the connection and its temporary table
@@ -744,13 +803,20 @@ class SQLiteStore:
         return index_sql, index_params, "gs_intersects(items.geometry, ?)", [shapely.to_wkb(bbox_shape(bbox))]
 
     @staticmethod
-    def _sort_keys(sortby: list[tuple[str, bool]], narrowing: bool) -> list[tuple[str, bool]]:
+    def _sort_keys(sortby: list[tuple[str, bool]], narrowing: bool,
+                   relevance: str | None = None) -> list[tuple[str, bool]]:
         """Sort expressions; newest first by default (datetime descending, as stac-fastapi and pgstac do),
         the rowid last so order is total.
 
         With a spatial condition the R*Tree must drive the query: the unary ``+`` keeps SQLite from walking
         an index in sort order instead (it would visit the whole catalogue for a small area). Without one,
         ``items_datetime`` / ``items_collection_datetime`` give the default order with no sort at all.
+
+        ``geostudies:relevance`` (``relevance``: the key of the query area) is three keys. Descending: Items that
+        do not cover their whole body before those that do (global studies are about no place in particular),
+        then the share of the Item's area inside the query area, largest first, then the Item's area, smallest
+        first. Ascending is the exact reverse. An area of null sorts as '' (after every number ascending), as
+        any property does.
         """
         plus = "+" if narrowing else ""
         if not sortby:
@@ -759,9 +825,19 @@ class SQLiteStore:
         for name, ascending in sortby:
             if name in ("datetime", "properties.datetime"):
                 keys.append((f"{plus}items.datetime", ascending))
+            elif name == RELEVANCE:
+                if relevance is None:
+                    raise QueryError(f"sortby {RELEVANCE} ranks by the query area: it needs bbox or intersects")
+                keys.append((f"gs_whole(items.geometry, items.area_km2, '{relevance}')", not ascending))
+                keys.append((f"gs_share(items.geometry, items.area_km2, '{relevance}')", ascending))
+                keys.append((f"ifnull({plus}items.area_km2, '')", not ascending))
+            elif name in ("geostudies:area_km2", "properties.geostudies:area_km2"):
+                keys.append((f"ifnull({plus}items.area_km2, '')", ascending))  # the items_area index
             else:
                 keys.append((f"ifnull({column_for(name)}, '')", ascending))
-        keys.append((f"{plus}items.rowid", keys[0][1]))
+        # Ties in catalogue order when most relevant comes first (relevance descending), the exact reverse else.
+        first, ascending = sortby[0]
+        keys.append((f"{plus}items.rowid", not ascending if first == RELEVANCE else ascending))
         return keys
 
     def _where(self, query: SearchQuery) -> tuple[str, list[Any], list[tuple[str, bool]]]:
@@ -781,18 +857,23 @@ class SQLiteStore:
         exact: list[str] = []
         exact_params: list[Any] = []
         spatial = None
+        area = None
         if query.bbox:
             spatial = self._bbox_parts(query.bbox, query.target, query.datetime, nums)
+            area = bbox_shape(query.bbox)
         elif query.intersects:
-            spatial = self._spatial_parts(self._shape(query.intersects), "s_intersects", query.target,
-                                          query.datetime, nums)
+            area = self._shape(query.intersects)
+            spatial = self._spatial_parts(area, "s_intersects", query.target, query.datetime, nums)
+        relevance = _relevance_key(area, query.target) if area is not None and any(
+            name == RELEVANCE for name, _ in query.sortby) else None
         if spatial:
             conditions.append(spatial[0])
             params += spatial[1]
             exact.append(spatial[2])  # shapely runs last, on rows every cheaper condition has kept
             exact_params += spatial[3]
         if query.datetime:
-            _add_overlap(conditions, params, f"{plus}items.datetime", f"{plus}items.end_datetime", query.datetime)
+            _add_overlap(conditions, params, f"{plus}items.datetime", f"{plus}items.end_datetime", query.datetime,
+                         always_end=True)
         if query.q:
             _add_text_match(conditions, params, "items.rowid", "items_fts", query.q)
         if query.filter is not None:
@@ -805,7 +886,7 @@ class SQLiteStore:
         params += exact_params
         # Conditions an index narrows well drive the query; the sort then runs on what they keep.
         narrowing = spatial_query or bool(query.ids or query.datetime or query.q or query.filter is not None)
-        return " AND ".join(conditions) or "1", params, self._sort_keys(query.sortby, narrowing)
+        return " AND ".join(conditions) or "1", params, self._sort_keys(query.sortby, narrowing, relevance)
 
     def index_property(self, name: str) -> str:
         """An expression index on one Item property, so filters on it (without a spatial condition) have a

@@ -14,7 +14,7 @@ import sqlite_utils
 
 from .fulltext import TOKENIZER, collection_text
 from .hilbert import box_keys
-from .indexing import FAR_DAYS, collection_index_rows, days, item_boxes, item_times
+from .indexing import FAR_DAYS, collection_index_rows, days, has_data_time, item_area, item_boxes, item_times
 from .sqlite_docs import DocCodec
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -163,7 +163,37 @@ def _v7_links_offset(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE items ADD COLUMN links_at INTEGER")
 
 
+def _v8_area_and_data_time(conn: sqlite3.Connection) -> None:
+    """Each Item's ``geostudies:area_km2`` as a column with an index in sort order (``sortby`` by area, the
+    second key of relevance), and Items whose datetime is not their data's time (``indexing.NO_DATA_TIME``)
+    re-indexed with no time: before v8 a datetime search matched them by their publication date."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(items)")}
+    if "area_km2" not in columns:
+        conn.execute("ALTER TABLE items ADD COLUMN area_km2 REAL")
+    codec = DocCodec()
+    codec.load(conn)
+    last = 0
+    while True:
+        rows = conn.execute("SELECT rowid, doc, zdict FROM items WHERE rowid > ? ORDER BY rowid LIMIT 5000",
+                            (last,)).fetchall()
+        if not rows:
+            break
+        for rowid, doc, zdict in rows:
+            item = orjson.loads(codec.decode(doc, zdict))
+            area = item_area(item)
+            if area is not None:
+                conn.execute("UPDATE items SET area_km2 = ? WHERE rowid = ?", (area, rowid))
+            if not has_data_time(item):
+                _, end, start_days, end_days = item_times(item)
+                conn.execute("UPDATE items SET end_datetime = ? WHERE rowid = ?", (end, rowid))
+                conn.execute("UPDATE items_rtree4 SET mint = ?, maxt = ? WHERE id IN (?, ?)",
+                             (start_days, end_days, rowid * 2, rowid * 2 + 1))
+        last = rows[-1][0]
+    # Index expressions may not name the table; the sort key ifnull(items.area_km2, '') matches this one.
+    conn.execute("CREATE INDEX IF NOT EXISTS items_area ON items(ifnull(area_km2, ''))")
+
+
 MIGRATIONS: list[Migration] = [_v1_tables, _v2_space_time, _v3_collection_search_and_properties,
                                _v4_compact_documents_and_one_index, _v5_paging_secret, _v6_index_in_hilbert_order,
-                               _v7_links_offset]
+                               _v7_links_offset, _v8_area_and_data_time]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,11 @@ from .itemjson import ItemJSON
 
 Outcome = Literal["new", "updated", "unchanged"]
 WriteMode = Literal["upsert", "insert", "update"]
+# A sort key computed per query, not a property. Descending: Items that do not cover their whole body before
+# those that do (global studies), then the share of the Item's area inside the query area (bbox or intersects),
+# largest first, then the Item's area (``geostudies:area_km2``), smallest first: site and regional studies before
+# global ones. Ascending is the exact reverse.
+RELEVANCE = "geostudies:relevance"
 
 
 class StoreError(Exception):
@@ -75,7 +80,7 @@ class SearchQuery:
     datetime: tuple[str | None, str | None] | None = None  # the store's UTC form; None = open end
     q: list[str] | None = None
     filter: Any = None
-    sortby: list[tuple[str, bool]] = field(default_factory=list)  # (field, ascending)
+    sortby: list[tuple[str, bool]] = field(default_factory=list)  # (field, ascending); RELEVANCE needs an area
     limit: int = 10
     token: str | None = None
     target: str | None = None  # body of spatial queries; None = earth

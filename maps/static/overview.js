@@ -15,7 +15,8 @@
   const byId = {};
   const form = document.getElementById("filters");
   const field = name => document.getElementById("f-" + name);
-  const state = { q: "", discipline: "", dataset: "", from: "", to: "", bbox: "", intersects: "", global: "" };
+  const state = { q: "", discipline: "", dataset: "", time: "", from: "", to: "", geologic: "", bbox: "",
+    intersects: "", global: "" };
 
   G.addWorldOutline(map).catch(() => {});
 
@@ -30,7 +31,7 @@
   function readUrl() {
     const params = new URLSearchParams(window.location.search);
     for (const key of Object.keys(state)) state[key] = params.get(key) || "";
-    for (const key of ["q", "discipline", "dataset", "from", "to"]) field(key).value = state[key];
+    for (const key of ["q", "discipline", "dataset", "time", "from", "to", "geologic"]) field(key).value = state[key];
     document.getElementById("toggle-global").checked = state.global === "1";
   }
 
@@ -45,13 +46,27 @@
     const args = [{ op: "=", args: [{ property: "geostudies:target" }, "earth"] }];
     if (state.discipline) args.push({ op: "a_contains", args: [{ property: "geostudies:disciplines" }, [state.discipline]] });
     if (state.dataset) args.push({ op: "a_contains", args: [{ property: "geostudies:datasets" }, [state.dataset]] });
-    if (/^\d{4}$/.test(state.from)) args.push({ op: ">=", args: [{ property: "geostudies:year" }, Number(state.from)] });
-    if (/^\d{4}$/.test(state.to)) args.push({ op: "<=", args: [{ property: "geostudies:year" }, Number(state.to)] });
+    const year = value => (/^\d{1,4}$/.test(value) ? value.padStart(4, "0") : "");
+    const from = year(state.from), to = year(state.to);
+    let datetime = "";
+    if (state.time === "data") {
+      // The data's time: a datetime search, which studies without a calendar time span never match.
+      if (from || to) datetime = `${from ? from + "-01-01T00:00:00Z" : ".."}/${to ? to + "-12-31T23:59:59Z" : ".."}`;
+    } else {
+      // Publication time: the geostudies:published queryable (a date).
+      if (from) args.push({ op: ">=", args: [{ property: "geostudies:published" }, { date: from + "-01-01" }] });
+      if (to) args.push({ op: "<=", args: [{ property: "geostudies:published" }, { date: to + "-12-31" }] });
+    }
     const body = { collections: ["studies"], limit: 1000, "filter-lang": "cql2-json",
       filter: args.length > 1 ? { op: "and", args } : args[0] };
+    if (datetime) body.datetime = datetime;
+    if (state.geologic) body.geologic_time = state.geologic;
     if (state.q) body.q = state.q;
     if (state.bbox) body.bbox = state.bbox.split(",").map(Number);
     else if (state.intersects) body.intersects = JSON.parse(state.intersects);
+    // A region search lists by relevance: most of the study's area inside the region first, then the smallest,
+    // so site and regional studies come before global ones.
+    if (body.bbox || body.intersects) body.sortby = [{ field: "geostudies:relevance", direction: "desc" }];
     return body;
   }
 
@@ -189,7 +204,7 @@
     if (!(key in state)) return;
     state[key] = event.target.value.trim();
     clearTimeout(typing);
-    typing = setTimeout(refresh, key === "q" ? 300 : 0);
+    typing = setTimeout(refresh, key === "q" || key === "geologic" ? 300 : 0);
   });
   form.addEventListener("submit", event => { event.preventDefault(); refresh(); });
   document.getElementById("reset").addEventListener("click", () => {

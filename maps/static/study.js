@@ -53,3 +53,22 @@
     }).catch(() => { box.textContent = "time series not available"; }).finally(done);
   }
 })();
+
+/* Other studies here: /studies/{id}/related, with the reasons each is listed. */
+(function () {
+  "use strict";
+  const G = window.geostudies;
+  const list = document.getElementById("related");
+  if (!list) return;
+  fetch(list.dataset.href).then(r => (r.ok ? r.json() : Promise.reject(new Error(r.statusText)))).then(doc => {
+    list.replaceChildren();
+    for (const r of doc.related) {
+      list.appendChild(G.el("li", { "data-id": r.id }, [
+        G.el("a", { href: "/studies/" + encodeURIComponent(r.id), text: r.title }),
+        G.el("small", { text: " " + r.reasons.join("; ") }),
+      ]));
+    }
+    if (!doc.related.length) list.appendChild(G.el("li", { className: "muted", text: "No other study shares its place, data or disciplines." }));
+    list.setAttribute("data-count", doc.related.length);
+  }).catch(() => { list.replaceChildren(G.el("li", { className: "muted", text: "Related studies are not available." })); });
+})();

@@ -37,11 +37,14 @@ def default_extensions() -> list[Extension]:
         filter,
         formats,
         free_text,
+        geologic_time,
         query,
+        related,
         replication,
         sort,
     )
 
     return [core.EXTENSION, bodies.EXTENSION, free_text.EXTENSION, filter.EXTENSION, query.EXTENSION,
-            sort.EXTENSION, fields.EXTENSION, formats.EXTENSION, collection_search.EXTENSION,
-            data_access.EXTENSION, replication.EXTENSION, aggregation.EXTENSION]
+            geologic_time.EXTENSION, sort.EXTENSION, fields.EXTENSION, formats.EXTENSION,
+            collection_search.EXTENSION, data_access.EXTENSION, replication.EXTENSION, related.EXTENSION,
+            aggregation.EXTENSION]

@@ -13,7 +13,8 @@ import cql2
 import orjson
 from flask import Blueprint, Response
 
-from catalog.store import SearchQuery
+from catalog.store import RELEVANCE, SearchQuery
+from catalog.store.cql2sql import DATE_PROPERTIES
 
 from ..context import current_store
 from ..errors import ApiError
@@ -36,8 +37,11 @@ TITLES = {
     "geostudies:journal": "Journal",
     "geostudies:target": "Body studied (earth, moon, mars)",
     "geostudies:year": "Publication year",
-    "geostudies:published": "Publication date",
+    "geostudies:published": "Publication date (search by publication time: compare with DATE('YYYY-MM-DD'))",
     "geostudies:scope": "Study area scope (site, multi-site, region, global, lab)",
+    "geostudies:area_km2": "Study area in km², on the body's ellipsoid (null without a place)",
+    "geostudies:age_older_ma": "Older end of the study's geologic time span (Ma, from the ICS chart)",
+    "geostudies:age_younger_ma": "Younger end of the study's geologic time span (Ma, from the ICS chart)",
     "keywords": "Keywords",
     "title": "Title",
 }
@@ -138,7 +142,8 @@ def unknown_properties(query: SearchQuery) -> list[str]:
     scopes: list[str | None] = [*query.collections] if query.collections else [None]
     for collection_id in scopes:
         names |= queryable_names(collection_id)
-    used = [p.removeprefix("properties.") for p in _walk_properties(query.filter)] + [p for p, _ in query.sortby]
+    used = [p.removeprefix("properties.") for p in _walk_properties(query.filter)] + [
+        p for p, _ in query.sortby if p != RELEVANCE]  # a computed sort key, not a property
     return sorted({p for p in used if p not in names})
 
 
@@ -152,6 +157,8 @@ def queryables_doc(collection_id: str | None) -> dict[str, Any]:
         schema: dict[str, Any] = {"title": TITLES.get(name, name)}
         if name.endswith("datetime") or name in ("created", "updated"):
             schema.update(type="string", format="date-time")
+        elif name in DATE_PROPERTIES:
+            schema.update(type="string", format="date")
         elif kind == "array":
             schema.update(type="array", items={"type": "string"})
             if small and name.startswith("geostudies:"):
