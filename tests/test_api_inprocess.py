@@ -2,6 +2,7 @@
 links, fields, content negotiation and the lists assembled from the extensions."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,23 @@ def test_searches_serve_stored_json_with_only_the_links_rewritten(tmp_path: Path
         assert features[2]["properties"]["title"] == "caf\u00e9 \"quoted\""
     fields = client.get("/search?collections=mine&fields=id").get_json()["features"]  # the parsing path
     assert fields[0].keys() <= {"id", "type", "links", "collection", "geometry", "bbox", "stac_version", "assets"}
+
+
+def _study_ids(client: FlaskClient, q: str) -> set[str]:
+    page = client.get("/search", query_string={"collections": "studies", "q": q, "limit": 100}).get_json()
+    return {f["id"] for f in page["features"]}
+
+
+def test_traditional_and_simplified_chinese_find_the_same_studies(client: FlaskClient):
+    assert _study_ids(client, "屏東") == _study_ids(client, "屏东") == {PINGTUNG}
+    assert _study_ids(client, "地質") == _study_ids(client, "地质") != set()
+
+
+def test_english_words_match_the_start_of_longer_words_from_four_letters(client: FlaskClient):
+    tibet = _study_ids(client, "Tibet")
+    plateau = {i for i in _study_ids(client, "Tibetan") if i in tibet}
+    assert plateau and plateau <= tibet  # "Tibet" finds every "Qinghai-Tibetan" study
+    texts = {f["id"]: " ".join(str(v) for v in f["properties"].values()).lower() for f in client.get(
+        "/search", query_string={"collections": "studies", "limit": 100}).get_json()["features"]}
+    # a short word matches whole words only: every study found by "sea" has the word (or its stem) "sea"
+    assert all(re.search(r"\bseas?\b", texts[i]) for i in _study_ids(client, "sea"))

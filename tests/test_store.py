@@ -174,10 +174,30 @@ def test_a_v7_catalogue_gets_areas_and_loses_publication_dates_as_data_time(smal
     store.set_state("schema_version", 7)
     store.close()
     migrated = open_store(path)
-    assert migrated.get_state("schema_version") == SCHEMA_VERSION == 8
+    assert migrated.get_state("schema_version") == SCHEMA_VERSION >= 8
     assert "moon-basin" not in ids(migrated, datetime=window)
     areas = [i["properties"].get("geostudies:area_km2") for i in
              migrated.search(SearchQuery(limit=100, sortby=[("geostudies:area_km2", True)])).items]
     known = [a for a in areas if a is not None]
     assert known and areas[:len(known)] == sorted(known)
     migrated.close()
+
+
+def test_a_v8_catalogue_indexes_its_chinese_text_in_simplified_form(small_records, tmp_path):
+    """Schema v9: text written before v9 (Traditional characters as they were) is indexed again in Simplified
+    form, so either form finds it."""
+    path = tmp_path / "v8.db"
+    store = open_store(path)
+    build(store, small_records, schemas=False)
+    pingtung = store.get_item("studies", "taiwan-quake")
+    rowid = store.conn.execute("SELECT rowid FROM items WHERE id = 'taiwan-quake'").fetchone()[0]
+    # as a v8 file whose index holds Traditional text
+    store.conn.execute("UPDATE items_fts SET body = body || ' 臺 灣 ' WHERE rowid = ?", (rowid,))
+    store.set_state("schema_version", 8)
+    store.close()
+    migrated = open_store(path)
+    assert migrated.get_state("schema_version") == SCHEMA_VERSION
+    assert pingtung is not None
+    found = {i["id"] for i in migrated.search(SearchQuery(q=["屏東"], limit=10)).items}
+    assert found == {i["id"] for i in migrated.search(SearchQuery(q=["屏东"], limit=10)).items} == {"taiwan-quake"}
+    assert "臺" not in migrated.conn.execute("SELECT body FROM items_fts WHERE rowid = ?", (rowid,)).fetchone()[0]

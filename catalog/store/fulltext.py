@@ -3,13 +3,19 @@
 SQLite's unicode61 tokenizer treats a run of CJK characters as one token, so ``屏东`` would never
 match ``2006年屏东近海地震``. We index every CJK character as its own token and turn a CJK query term
 into a phrase of its characters: ``屏东`` -> ``"屏" "东"`` as an FTS5 phrase, which matches exactly
-the adjacent pair. English goes through the porter stemmer, so ``earthquakes`` finds ``earthquake``.
+the adjacent pair. Chinese is indexed and searched in Simplified form (OpenCC ``t2s``), so ``屏東`` finds
+what ``屏东`` finds and ``臺灣`` what ``台湾`` finds. English goes through the porter stemmer, so
+``earthquakes`` finds ``earthquake``; a word of four letters or more also matches as the start of a word,
+so ``Tibet`` finds "Qinghai-Tibetan" (shorter words match whole words only: ``sea`` is not ``seasonal``).
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
+
+import opencc
 
 CJK = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af])")
 WORD = re.compile(r"[\w\u3400-\u9fff]+", re.UNICODE)
@@ -21,9 +27,22 @@ TEXT_FIELDS = (
 )
 
 
+PREFIX_FROM = 4  # letters: a word this long also matches as a prefix
+
+
+@lru_cache(maxsize=1)
+def _to_simplified() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional Chinese characters as Simplified (other text unchanged)."""
+    return _to_simplified().convert(text) if CJK.search(text) else text
+
+
 def index_text(text: str) -> str:
-    """Space out CJK characters so each is its own token."""
-    return CJK.sub(r" \1 ", text)
+    """Simplified Chinese, with CJK characters spaced out so each is its own token."""
+    return CJK.sub(r" \1 ", simplified(text))
 
 
 def document_text(doc: dict[str, Any]) -> tuple[str, str]:
@@ -62,8 +81,12 @@ def _term(term: str) -> str | None:
     groups = []
     for word in WORD.findall(term):
         tokens = index_text(word).split()
-        if tokens:
-            groups.append(" + ".join('"' + t.replace('"', '""') + '"' for t in tokens))
+        if not tokens:
+            continue
+        quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
+        if len(tokens) == 1 and len(tokens[0]) >= PREFIX_FROM and not CJK.match(tokens[0]):
+            quoted = [quoted[0] + " *"]  # "tibet" * : the stem as a word, or the start of one
+        groups.append(" + ".join(quoted))
     return " AND ".join(groups) or None
 
 

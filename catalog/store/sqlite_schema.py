@@ -12,7 +12,7 @@ from collections.abc import Callable
 import orjson
 import sqlite_utils
 
-from .fulltext import TOKENIZER, collection_text
+from .fulltext import TOKENIZER, collection_text, document_text
 from .hilbert import box_keys
 from .indexing import FAR_DAYS, collection_index_rows, days, has_data_time, item_area, item_boxes, item_times
 from .sqlite_docs import DocCodec
@@ -193,7 +193,28 @@ def _v8_area_and_data_time(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS items_area ON items(ifnull(area_km2, ''))")
 
 
+def _v9_simplified_chinese_text(conn: sqlite3.Connection) -> None:
+    """The text indexes again, Chinese in Simplified form (fulltext.index_text): Traditional text becomes findable
+    by either form. Only Items that have a text row are read (harvested scenes without text have none)."""
+    codec = DocCodec()
+    codec.load(conn)
+    last = 0
+    while True:
+        rows = conn.execute("SELECT items.rowid, items.doc, items.zdict FROM items_fts JOIN items ON "
+                            "items.rowid = items_fts.rowid WHERE items_fts.rowid > ? ORDER BY items_fts.rowid "
+                            "LIMIT 2000", (last,)).fetchall()
+        if not rows:
+            break
+        for rowid, doc, zdict in rows:
+            title, body = document_text(orjson.loads(codec.decode(doc, zdict)))
+            conn.execute("UPDATE items_fts SET title = ?, body = ? WHERE rowid = ?", (title, body, rowid))
+        last = rows[-1][0]
+    for num, doc in conn.execute("SELECT num, doc FROM collections").fetchall():
+        title, body = collection_text(orjson.loads(doc))
+        conn.execute("UPDATE collections_fts SET title = ?, body = ? WHERE rowid = ?", (title, body, num))
+
+
 MIGRATIONS: list[Migration] = [_v1_tables, _v2_space_time, _v3_collection_search_and_properties,
                                _v4_compact_documents_and_one_index, _v5_paging_secret, _v6_index_in_hilbert_order,
-                               _v7_links_offset, _v8_area_and_data_time]
+                               _v7_links_offset, _v8_area_and_data_time, _v9_simplified_chinese_text]
 SCHEMA_VERSION = len(MIGRATIONS)
