@@ -115,6 +115,21 @@ def measure(urls: Path, root: str | None, duration: int) -> dict[str, Any]:
     return row
 
 
+def measure_shapes(work: Path, api: str, n: int, root: str, duration: int, urls: Path) -> dict[str, Any]:
+    """c=8 on the old benchmark's shapes (same seeded URLs for every API), and on the shared mix sorted
+    newest first (``sortby=-datetime``, pgstac's default order), so both APIs do the same work."""
+    row: dict[str, Any] = {}
+    shapes = extra_urls(root, 500, 2)
+    shapes["sorted"] = [line.strip() + "&sortby=-datetime" for line in urls.read_text().splitlines() if line.strip()]
+    for shape, lines in shapes.items():
+        path = work / f"q-{api}-{shape}-{n}.txt"
+        path.write_text("\n".join(lines) + "\n")
+        result = loadgen(path, "-c", "8", "-d", str(min(duration, 15)), "-w", "3")
+        row[f"{shape}_c8_rps"], row[f"{shape}_c8_p95"] = result.get("rps"), result.get("p95_ms")
+        row[f"{shape}_errors"] = result.get("errors")
+    return row
+
+
 def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: int, port: int,
                    reuse: bool = False) -> dict[str, Any]:
     db = work / f"geostudies-{n}.db"
@@ -144,23 +159,53 @@ def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: 
                                "disk_mb": db.stat().st_size / 1e6, "check": check(urls, items)}
         row.update(measure(urls, None, duration))
         row["pss_mib"] = pss_mib(children(server.pid))
-        for shape, lines in extra_urls(root, 500, 2).items():
-            path = work / f"q-{shape}-{n}.txt"
-            path.write_text("\n".join(lines) + "\n")
-            result = loadgen(path, "-c", "8", "-d", str(min(duration, 15)), "-w", "3")
-            row[f"{shape}_c8_rps"], row[f"{shape}_c8_p95"] = result.get("rps"), result.get("p95_ms")
+        row.update(measure_shapes(work, "geostudies", n, root, duration, urls))
         return row
     finally:
         server.terminate()
         server.wait(20)
 
 
-def run_peer(work: Path, n: int, items: Path, collection: Path, duration: int) -> list[dict[str, Any]]:
+def peer_disk_mb() -> float | None:
+    """pg_database_size of the peer's database (what it takes on disk, indexes and TOAST included)."""
+    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", "postgresql://pgstac_peer:pgstac_peer@127.0.0.1:55432/pgstac",
+              "-c", "SELECT pg_database_size('pgstac')", check=False, quiet=True)
+    try:
+        return int(done.stdout.strip()) / 1e6
+    except ValueError:
+        return None
+
+
+def peer_pss_mib() -> float:
+    """PSS of the peer's API workers and of the PostgreSQL cluster serving it."""
+    peer_dir = Path(os.environ.get("PEER_DIR", "/tmp/pgstac-peer"))
+    pids: list[int] = []
+    for pid_file in (peer_dir / "api.pid", peer_dir / "pgdata" / "postmaster.pid"):
+        try:
+            pids += children(int(pid_file.read_text().splitlines()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return pss_mib(pids)
+
+
+def peer_item_count() -> int:
+    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", "postgresql://pgstac_peer:pgstac_peer@127.0.0.1:55432/pgstac",
+              "-c", "SELECT count(*) FROM pgstac.items", check=False, quiet=True)
+    try:
+        return int(done.stdout.strip())
+    except ValueError:
+        return 0
+
+
+def run_peer(work: Path, n: int, items: Path, collection: Path, duration: int,
+             reuse: bool = False) -> list[dict[str, Any]]:
     peer = PEER / "pgstac_peer.sh"
     sh("bash", peer, "start", env={"PEER_CONTEXT": "on", "PEER_API_HYDRATE": "true"})
-    started = time.perf_counter()
-    sh("bash", peer, "load", items, collection)
-    load_s = time.perf_counter() - started
+    load_s = None
+    if not (reuse and peer_item_count() == n):  # reuse: the peer already holds exactly these n items
+        started = time.perf_counter()
+        sh("bash", peer, "load", items, collection)
+        load_s = time.perf_counter() - started
     size = sh("bash", peer, "status", quiet=True).stdout
     urls = work / f"q-pgstac-{n}.txt"
     sh(sys.executable, PEER / "queries.py", PEER_ROOT, urls, "--n", 2000, "--seed", 1)
@@ -168,9 +213,12 @@ def run_peer(work: Path, n: int, items: Path, collection: Path, duration: int) -
     for context, hydrate in (("on", "true"), ("off", "true")):
         sh("bash", peer, "start", env={"PEER_CONTEXT": context, "PEER_API_HYDRATE": hydrate})
         row: dict[str, Any] = {"api": f"pgstac (API hydrate, context {context})", "n": n,
-                               "load_items_per_s": n / load_s, "status": size.strip()[-300:],
+                               "load_items_per_s": n / load_s if load_s else None, "status": size.strip()[-300:],
+                               "disk_mb": peer_disk_mb(),
                                "check": check(urls, items)}
         row.update(measure(urls, None, duration))
+        row["pss_mib"] = peer_pss_mib()
+        row.update(measure_shapes(work, "pgstac", n, PEER_ROOT, duration, urls))
         rows.append(row)
     sh("bash", peer, "stop")
     return rows
@@ -178,15 +226,18 @@ def run_peer(work: Path, n: int, items: Path, collection: Path, duration: int) -
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = ["n", "api", "load items/s", "disk MB", "check", "c=1 p50 ms", "c=1 p95 ms", "c=1 req/s",
-            "c=8 req/s", "c=8 p95 ms", "PSS MiB"]
+            "c=8 req/s", "c=8 p95 ms", "PSS MiB", "sorted c=8 req/s", "intersects c=8 req/s",
+            "filter c=8 req/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         c8 = " / ".join(f"{r.get(f'c8_rps_{i}') or 0:.0f}" for i in (1, 2))
         p95 = " / ".join(f"{r.get(f'c8_p95_{i}') or 0:.1f}" for i in (1, 2))
         lines.append(f"| {r['n']:,} | {r['api']} | {r.get('load_items_per_s') or 0:,.0f} | "
-                     f"{r.get('disk_mb', 0):,.0f} | {r.get('check', '')[:40]} | {r.get('c1_p50') or 0:.1f} | "
+                     f"{r.get('disk_mb') or 0:,.0f} | {r.get('check', '')[:40]} | {r.get('c1_p50') or 0:.1f} | "
                      f"{r.get('c1_p95') or 0:.1f} | {r.get('c1_rps') or 0:.0f} | {c8} | {p95} | "
-                     f"{r.get('pss_mib', 0):.0f} |")
+                     f"{r.get('pss_mib', 0):.0f} | {r.get('sorted_c8_rps') or 0:.0f} | "
+                     f"{r.get('intersects_c8_rps') or 0:.0f} | "
+                     f"{r.get('filter_c8_rps') or 0:.0f} |")
     return "\n".join(lines)
 
 
@@ -197,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--skip-peer", action="store_true")
-    parser.add_argument("--reuse", action="store_true", help="serve geostudies-N.db from an earlier run (no load)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="serve geostudies-N.db from an earlier run, and the peer's database when it holds "
+                             "exactly N items (no load)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -206,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         items, collection = items_file(args.work, n)
         rows.append(run_geostudies(args.work, n, items, collection, args.duration, args.port, args.reuse))
         if not args.skip_peer:
-            rows += run_peer(args.work, n, items, collection, args.duration)
+            rows += run_peer(args.work, n, items, collection, args.duration, args.reuse)
         print(table(rows), flush=True)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))

@@ -174,7 +174,15 @@ def build(store: Store, root: Path | str = RECORDS_DIR, *, schemas: bool = True)
 
     Raises :class:`RecordsInvalid` (and writes nothing) when any problem is found.
     """
-    result = validate(root, schemas=schemas)
+    return write_validated(store, validate(root, schemas=schemas))
+
+
+def write_validated(store: Store, result: Validation) -> dict[str, int]:
+    """Load what :func:`validate` built into ``store`` in one transaction (refused if it found problems).
+
+    Callers that must not touch a store before the records are known to be good (the CLI does not create a
+    database for a refused build) validate first and call this.
+    """
     if not result.ok:
         raise RecordsInvalid(result.problems)
     try:

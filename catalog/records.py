@@ -485,6 +485,9 @@ def load_records(root: Path | str = RECORDS_DIR) -> Records:
         data = _read_yaml(path, records.problems)
         if data is not None:
             records.studies.append(_study(path, data, records.problems))
+    if not records.studies:  # an empty or mistyped --records folder must not build an empty catalogue
+        records.problems.append(Problem(str(root), "studies/", "no study records (studies/*.yaml) in this folder; "
+                                        "--records must name a folder with studies/ and datasets/"))
 
     known = {d.id for d in records.datasets}
     if "studies" in known:

@@ -38,7 +38,9 @@ def _registry(folder: str) -> referencing.Registry:
     root = Path(folder)
     index_path = root / "index.json"
     if not index_path.is_file():
-        raise SchemasUnavailable(f"no offline STAC schemas at {root} (index.json missing); set GEOSTUDIES_SCHEMAS")
+        raise SchemasUnavailable(f"no offline STAC schemas at {root} (index.json missing): set GEOSTUDIES_SCHEMAS to a "
+                                 "folder of STAC JSON Schemas with an index.json (the checkout has one at "
+                                 "../shared/schemas), or pass --no-schemas to skip this check knowingly")
     index = json.loads(index_path.read_text())
     resources = []
     for url, rel in index.items():

@@ -2,16 +2,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from catalog.store import Store
 
-from .base import HarvestConfig, HarvestContext, SourceReport
+from .base import HarvestConfig, HarvestContext, HarvestTask, SourceReport
 from .http import HttpClient
 from .plan import plan
 from .registry import sources as available_sources
+
+
+def task_label(task: HarvestTask) -> str:
+    """What a task is about, for progress lines: the dataset id, or the studies for per-study sources."""
+    if task.dataset is not None:
+        return str(task.dataset.get("id"))
+    return f"{len(task.studies)} studies"
 
 
 class UnknownSource(ValueError):
@@ -28,8 +36,12 @@ def load_config(path: Path | None) -> HarvestConfig:
 
 def run_harvest(store: Store, sources: list[str], *, studies: list[str] | None = None, since: str | None = None,
                 dry_run: bool = False, config_path: Path | None = None, config: HarvestConfig | None = None,
-                http: HttpClient | None = None) -> list[SourceReport]:
-    """Run ``sources`` (all when empty) and return one report per source. A failing source never stops the others."""
+                http: HttpClient | None = None,
+                progress: Callable[[HarvestTask, int, int], None] | None = None) -> list[SourceReport]:
+    """Run ``sources`` (all when empty) and return one report per source. A failing source never stops the others.
+
+    ``progress(task, n, total)`` is called before each task of a source (n counts from 1).
+    """
     registry = available_sources()
     unknown = [s for s in sources if s not in registry]
     if unknown:
@@ -43,7 +55,10 @@ def run_harvest(store: Store, sources: list[str], *, studies: list[str] | None =
     for source in chosen:
         report = SourceReport(source.name)
         try:
-            for task in plan(ctx, source):
+            tasks = plan(ctx, source)
+            for n, task in enumerate(tasks, 1):
+                if progress is not None:
+                    progress(task, n, len(tasks))
                 source.run(task, ctx, report)
         except Exception as exc:  # a bug or an outage in one source is reported, not fatal to the run
             report.failures.append(f"{exc.__class__.__name__}: {exc}")

@@ -4,12 +4,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 
 from catalog.records import RECORDS_DIR, RecordsInvalid
-from catalog.store import StoreError, default_location, open_store
+from catalog.store import Store, StoreError, default_location, open_store
 
 db_option = click.option("--db", "db", default=default_location, show_default="$GEOSTUDIES_DB or ./geostudies.db",
                          help="Catalogue store (a SQLite file).")
@@ -17,7 +18,32 @@ records_option = click.option("--records", type=click.Path(file_okay=False, path
                               show_default="the bundled catalog/", help="Folder with studies/ and datasets/.")
 
 
-@click.group()
+class Commands(click.Group):
+    """A user's mistake or a store that cannot be used ends in one line saying what to do, never a traceback.
+
+    Bugs still show their traceback: only the errors a user can act on are caught here.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (StoreError, OSError) as exc:
+            message = str(exc) if isinstance(exc, StoreError) else (
+                f"{exc.strerror or exc.__class__.__name__}: {exc.filename}" if exc.filename else str(exc))
+            raise click.ClickException(message) from None
+
+
+def store_at(db: str, *, readonly: bool = False) -> Store:
+    """Open the catalogue named by --db, or fail with a usage line (an unknown URL scheme, a missing file)."""
+    try:
+        return open_store(db, readonly=readonly)
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"{exc} (or give --db / set GEOSTUDIES_DB)") from None
+    except ValueError as exc:
+        raise click.UsageError(f"--db {db}: {exc}") from None
+
+
+@click.group(cls=Commands)
 @click.version_option(package_name="geostudies")
 def main() -> None:
     """geostudies: published geoscience studies as STAC, with the public data behind them."""
@@ -46,35 +72,61 @@ def validate(records: Path, no_schemas: bool) -> None:
 @records_option
 @click.option("--no-schemas", is_flag=True, help="Skip JSON Schema validation.")
 def build(db: str, records: Path, no_schemas: bool) -> None:
-    """Validate the records and load them into the store (all or nothing)."""
-    from catalog.build import build as run_build
+    """Validate the records and load them into the store (all or nothing).
 
-    with open_store(db) as store:
+    The records are checked before the store is opened: a refused build leaves the catalogue as it was and
+    creates no database.
+    """
+    from catalog.build import validate as run_validate
+    from catalog.build import write_validated
+
+    click.echo(f"checking the records in {records} ...", err=True)
+    result = run_validate(records, schemas=not no_schemas)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if result.ok:
+        click.echo(f"{len(result.records.studies)} studies and {len(result.records.datasets)} datasets are valid; "
+                   f"writing {len(result.items)} items and {len(result.collections)} collections to {db} ...",
+                   err=True)
+    else:
+        for problem in result.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"build refused: {len(result.problems)} problem(s); the catalogue at {db} is unchanged", err=True)
+        sys.exit(1)
+    with store_at(db) as store:
         try:
-            report = run_build(store, records, schemas=not no_schemas)
-        except RecordsInvalid as exc:
+            report = write_validated(store, result)
+        except RecordsInvalid as exc:  # the store refused the write (disk full, busy, damaged): rolled back
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"build refused: {len(exc.problems)} problem(s); the catalogue at {db} is unchanged",
-                       err=True)
+            click.echo(f"build refused; the catalogue at {db} is unchanged", err=True)
             sys.exit(1)
     click.echo(f"built {db}: " + ", ".join(f"{k}={v}" for k, v in report.items()))
 
 
 @main.command()
 @db_option
-@click.argument("kind", type=click.Choice(["geojson", "geoparquet", "static"]))
+@click.argument("kind", type=click.Choice(["geojson", "geoparquet", "csv", "static"]))
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--collection", default="studies", show_default=True, help="Collection to export (geojson/geoparquet).")
+@click.option("--collection", default="studies", show_default=True,
+              help="Collection to export (geojson/geoparquet/csv).")
 def export(db: str, kind: str, path: Path, collection: str) -> None:
-    """Export the catalogue: a GeoJSON file, a GeoParquet file, or a static STAC catalog folder."""
+    """Export the catalogue: GeoJSON, stac-geoparquet, CSV, or a static STAC catalog folder."""
     from catalog import export as exporters
 
-    with open_store(db, readonly=True) as store:
+    with store_at(db, readonly=True) as store:
+        if kind != "static" and store.get_collection(collection) is None:
+            raise click.UsageError(f"no collection {collection!r} in {db}")
+        count = store.count_items(None if kind == "static" else collection)
+        click.echo(f"exporting {count} items{'' if kind == 'static' else f' of {collection}'} as {kind} ...",
+                   err=True)
+        if kind == "geoparquet":
+            click.echo(exporters.export_geoparquet(store, path, collection).summary(path))
+            return
         if kind == "geojson":
             n = exporters.export_geojson(store, path, collection)
-        elif kind == "geoparquet":
-            n = exporters.export_geoparquet(store, path, collection)
+        elif kind == "csv":
+            n = exporters.export_csv(store, path, collection)
         else:
             n = exporters.export_static(store, path)
             path = path / "catalog.json"
@@ -101,7 +153,7 @@ def search(db: str, bbox: str | None, datetime_: str | None, text: str | None, c
         search_request = ExtensionSet(default_extensions()).parse({k: v for k, v in params.items() if v is not None})
     except SearchParamError as exc:
         raise click.UsageError(exc.description) from exc
-    with open_store(db, readonly=True) as store:
+    with store_at(db, readonly=True) as store:
         page = store.search(search_request.query)
     for item in page.items:
         click.echo(orjson.dumps(item).decode())
@@ -132,7 +184,7 @@ def serve(db: str, host: str, port: int, workers: int, threads: int, timeout: fl
     from service.config import LOCAL_HOSTS, ServiceConfig
 
     try:  # refuse to start on a catalogue the service could not read, with the reason, before any worker forks
-        store = open_store(db, readonly=True)
+        store = store_at(db, readonly=True)
         try:
             check = getattr(store, "check", None)
             problems = check(timeout=5.0) if check else []
@@ -155,7 +207,17 @@ def serve(db: str, host: str, port: int, workers: int, threads: int, timeout: fl
                request_timeout=request_timeout, access_log=access_log)
 
 
-@main.command()
+class HarvestCommand(click.Command):
+    """``harvest --help`` ends with the sources installed here (entry points), looked up only when asked."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from harvesters.registry import sources
+
+        formatter.write_paragraph()
+        formatter.write_text("Sources: " + ", ".join(sources()) + " (default: all).")
+
+
+@main.command(cls=HarvestCommand)
 @db_option
 @click.argument("sources", nargs=-1)
 @click.option("--study", "studies", multiple=True, help="Only these study ids.")
@@ -165,14 +227,24 @@ def serve(db: str, host: str, port: int, workers: int, threads: int, timeout: fl
 def harvest(db: str, sources: tuple[str, ...], studies: tuple[str, ...], since: str | None, dry_run: bool,
             config: Path | None) -> None:
     """Fetch metadata from the datasets' own services into the store."""
-    from harvesters.run import load_config, run_harvest
+    from harvesters.base import HarvestTask
+    from harvesters.registry import sources as available_sources
+    from harvesters.run import load_config, run_harvest, task_label
 
+    unknown = [name for name in sources if name not in available_sources()]
+    if unknown:
+        raise click.UsageError(f"unknown source(s) {', '.join(unknown)}; choose from "
+                               f"{', '.join(available_sources())}")
     settings = load_config(config)
     if os.environ.get("GEOSTUDIES_CONTACT"):
         settings.http.setdefault("contact", os.environ["GEOSTUDIES_CONTACT"])
-    with open_store(db) as store:
+
+    def progress(task: HarvestTask, n: int, total: int) -> None:
+        click.echo(f"{task.source} [{n}/{total}] {task_label(task)}" + (" (dry run)" if dry_run else ""), err=True)
+
+    with store_at(db) as store:
         reports = run_harvest(store, list(sources), studies=list(studies), since=since, dry_run=dry_run,
-                              config=settings)
+                              config=settings, progress=progress)
     failed = False
     for report in reports:
         click.echo(report.summary())
@@ -202,7 +274,7 @@ def load(db: str, items: Path, collection_file: Path | None, skip_invalid: bool)
     if collection is not None and not (isinstance(collection, dict) and isinstance(collection.get("id"), str)):
         raise click.UsageError(f"{collection_file}: not a STAC Collection (no string 'id')")
     started = time.perf_counter()
-    with open_store(db) as store, tqdm(desc="loading", unit=" items", disable=None) as bar:
+    with store_at(db) as store, tqdm(desc="loading", unit=" items", disable=None) as bar:
         try:
             report = load_items(store, items, collection=collection, skip_invalid=skip_invalid, progress=bar.update)
         except LoadRefused as exc:
@@ -237,7 +309,7 @@ def data(db: str, study: str, collection: str | None, assets: str | None, fmt: s
 
     access = RasterAccess(RasterSettings.from_env(os.environ))
     names = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
-    with open_store(db, readonly=True) as store, tqdm(desc=f"{study}", unit=" files", disable=None) as bar:
+    with store_at(db, readonly=True) as store, tqdm(desc=f"{study}", unit=" files", disable=None) as bar:
         try:
             report = fetch_study(store, access, study, out, collection=collection, assets=names, fmt=fmt,
                                  progress=lambda _: bar.update(1))
@@ -264,7 +336,7 @@ def check_links(db: str, studies: tuple[str, ...], offline: bool, config: Path |
 
     settings = load_config(config)
     fetch = None
-    with open_store(db, readonly=True) as store:
+    with store_at(db, readonly=True) as store:
         if not offline:
             ctx = HarvestContext(store, settings)
 
@@ -288,7 +360,7 @@ def script(db: str, study: str, out: Path | None) -> None:
     from catalog.replicate import study_script
     from service.extensions.replication import catalogue_label
 
-    with open_store(db, readonly=True) as store:
+    with store_at(db, readonly=True) as store:
         item = store.get_item("studies", study)
         if item is None:
             raise click.UsageError(f"no study {study!r} in {db}")
@@ -306,7 +378,7 @@ def cite(db: str, study: str, fmt: str) -> None:
     """Print the study's citation and data-availability statement."""
     from catalog.citation import cite as citation
 
-    with open_store(db, readonly=True) as store:
+    with store_at(db, readonly=True) as store:
         item = store.get_item("studies", study)
         if item is None:
             raise click.UsageError(f"no study {study!r} in {db}")

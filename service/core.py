@@ -56,7 +56,34 @@ def _request_params() -> tuple[dict[str, Any], str]:
     return {k: v for k, v in request.args.items()}, "GET"
 
 
+def _item_file(page: SearchPage, links: list[dict[str, Any]], search: SearchRequest) -> Response:
+    """This page of results as a CSV or stac-geoparquet file; the next page in a ``Link`` header."""
+    from catalog.export import csv_bytes, geoparquet_bytes
+
+    items = [item_out(doc) for doc in page.items]
+    warnings = state().extensions.warnings(search)
+    if search.output == "csv":
+        response = Response(csv_bytes(items), mimetype="text/csv")
+        response.headers["Content-Disposition"] = 'attachment; filename="geostudies-search.csv"'
+    else:
+        body, result = geoparquet_bytes(items)
+        response = Response(body, mimetype="application/vnd.apache.parquet")
+        response.headers["Content-Disposition"] = 'attachment; filename="geostudies-search.parquet"'
+        if result.without_geometry:
+            warnings.append(f"left out {len(result.without_geometry)} Items without a geometry: "
+                            + ", ".join(result.without_geometry))
+    response.headers["Geostudies-Matched"] = str(page.matched) if page.matched is not None else ""
+    next_links = [lk for lk in links if lk.get("rel") == "next" and lk.get("method", "GET") == "GET"]
+    if next_links:
+        response.headers["Link"] = f'<{next_links[0]["href"]}>; rel="next"'
+    if warnings:
+        response.headers["Geostudies-Warning"] = "; ".join(warnings)
+    return response
+
+
 def _item_collection(page: SearchPage, links: list[dict[str, Any]], search: SearchRequest) -> Response:
+    if search.output != "geojson":
+        return _item_file(page, links, search)
     if page.documents is not None:  # asked encoded (no fields=): stored JSON, only the links rewritten
         root = base()
         features = b",".join([item_json_out(d, root) for d in page.documents])
@@ -157,7 +184,7 @@ def items(collection_id: str) -> Response:
                                       property_types=current_store().property_types(collection_id))
     search.query.collections = [collection_id]
     search.query.timeout = current_config().query_timeout
-    page = current_store().search(search.query, encoded=search.fields is None)
+    page = current_store().search(search.query, encoded=search.passes_stored_json)
     endpoint = f"{base()}/collections/{collection_id}/items"
     links = page_links(page, endpoint, dict(request.args), "GET")
     links += [link("self", self_url(), GEOJSON), link("collection", f"{base()}/collections/{collection_id}"),
@@ -184,7 +211,7 @@ def search() -> Response:
     search = state().extensions.parse(params, method=method, endpoint=SEARCH,
                                       property_types=current_store().property_types(None))
     search.query.timeout = current_config().query_timeout
-    page = current_store().search(search.query, encoded=search.fields is None)
+    page = current_store().search(search.query, encoded=search.passes_stored_json)
     endpoint = f"{base()}/search"
     links = page_links(page, endpoint, params, method)
     links.append(link("self", self_url() if method == "GET" else endpoint, GEOJSON))

@@ -67,6 +67,8 @@ def test_other_shapes_have_an_index_too(store):
     assert "items_collection" in plans(store, collections=["scenes-a"])["page"]  # deep paging, no sort
     assert "TEMP B-TREE" not in plans(store, collections=["scenes-a"])["page"]
     assert "items_id" in plans(store, ids=["s1"])["page"]
+    # the default order (newest first) of a listing is an index walk, not a sort of the catalogue
+    assert "items_datetime" in plans(store)["page"] and "TEMP B-TREE" not in plans(store)["page"]
 
 
 def test_a_property_filter_has_a_plan_once_the_property_is_indexed(store):

@@ -247,6 +247,28 @@ def test_sort_and_keyset_paging_both_ways(filled: Store):
     assert [i["id"] for i in by_year.items] == ["taiwan", "fiji", "lab", "moon"]  # no value: last when ascending
 
 
+def test_the_default_order_is_newest_first_and_pages_cover_every_match_once(filled: Store):
+    truth = sorted(filled.iter_items(), key=lambda i: i["properties"]["datetime"], reverse=True)
+    for conditions in ({}, {"collections": ["c"]}, {"bbox": [-180, -90, 180, 90], "target": "earth"}):
+        expected = [i["id"] for i in truth if ids_match(i, conditions)]
+        seen, token = [], None
+        while True:
+            page = filled.search(SearchQuery(limit=2, token=token, **conditions))
+            seen += [i["id"] for i in page.items]
+            token = page.next_token
+            if not token:
+                break
+        assert seen == expected, conditions
+
+
+def ids_match(item: dict[str, Any], conditions: dict[str, Any]) -> bool:
+    if "collections" in conditions:
+        return item["collection"] in conditions["collections"]
+    if "bbox" in conditions:  # the whole Earth: every Earth item with a geometry
+        return item["geometry"] is not None and item["properties"].get("geostudies:target", "earth") == "earth"
+    return True
+
+
 def test_bad_tokens_are_query_errors(filled: Store):
     for token in ("not-a-token", "eyJkIjogMX0", "e30"):
         with pytest.raises(QueryError):

@@ -741,14 +741,16 @@ class SQLiteStore:
 
     @staticmethod
     def _sort_keys(sortby: list[tuple[str, bool]], narrowing: bool) -> list[tuple[str, bool]]:
-        """Sort expressions; catalogue (insertion) order by default, the rowid last so order is total.
+        """Sort expressions; newest first by default (datetime descending, as stac-fastapi and pgstac do),
+        the rowid last so order is total.
 
         With a spatial condition the R*Tree must drive the query: the unary ``+`` keeps SQLite from walking
-        an index in sort order instead (it would visit the whole catalogue for a small area).
+        an index in sort order instead (it would visit the whole catalogue for a small area). Without one,
+        ``items_datetime`` / ``items_collection_datetime`` give the default order with no sort at all.
         """
         plus = "+" if narrowing else ""
         if not sortby:
-            return [(f"{plus}items.rowid", True)]
+            return [(f"{plus}items.datetime", False), (f"{plus}items.rowid", False)]
         keys = []
         for name, ascending in sortby:
             if name in ("datetime", "properties.datetime"):
@@ -843,11 +845,12 @@ class SQLiteStore:
         order_keys = keys if direction == "next" else [(k, not asc) for k, asc in keys]
         order = ", ".join(f"{k} {'ASC' if asc else 'DESC'}" for k, asc in order_keys)
         select = ", ".join(k for k, _ in keys)
-        sql = (f"SELECT items.doc, items.zdict, items.links_at, items.collection, items.id, {select} FROM items "
+        sql = (f"SELECT items.rowid, {select} FROM items "
                f"WHERE {' AND '.join([where, *page_conditions])} "
                f"ORDER BY {order} LIMIT ?")
         # The first page reads up to COUNT_WITH_PAGE rows in one pass: when they are all the matches, that is
         # the count, and every condition (the GEOS test above all) ran once per candidate instead of twice.
+        # Only rowids and sort keys go through the sort; the documents are read for the page's rows alone.
         fetch = max(query.limit + 1, COUNT_WITH_PAGE) if not isinstance(matched, int) else query.limit + 1
         rows = self.conn.execute(sql, [*params, *page_params, fetch]).fetchall()
         if not isinstance(matched, int):
@@ -857,11 +860,12 @@ class SQLiteStore:
         rows = rows[: query.limit]
         if direction == "prev":
             rows.reverse()
-        documents = [self._item_json(*r[:5]) for r in rows] if encoded else None
-        items = [] if encoded else [self._doc(r[0], r[1]) for r in rows]
+        stored = self._documents([r[0] for r in rows])
+        documents = [self._item_json(*stored[r[0]]) for r in rows] if encoded else None
+        items = [] if encoded else [self._doc(*stored[r[0]][:2]) for r in rows]
         next_token = prev_token = None
         if rows:
-            first, last = list(rows[0][5:]), list(rows[-1][5:])
+            first, last = list(rows[0][1:]), list(rows[-1][1:])
             has_next = more if direction == "next" else True
             has_prev = (query.token is not None) if direction == "next" else more
             if has_next:
@@ -870,6 +874,14 @@ class SQLiteStore:
                 prev_token = self._encode_token({"d": "prev", "v": first, "m": matched})
         return SearchPage(items=items, matched=matched, next_token=next_token, prev_token=prev_token,
                           documents=documents)
+
+    def _documents(self, rowids: list[int]) -> dict[int, tuple[Any, ...]]:
+        """(doc, zdict, links_at, collection, id) of these rows, by rowid."""
+        if not rowids:
+            return {}
+        found = self.conn.execute("SELECT rowid, doc, zdict, links_at, collection, id FROM items WHERE rowid IN "
+                                  f"({', '.join('?' * len(rowids))})", rowids).fetchall()
+        return {row[0]: row[1:] for row in found}
 
     @staticmethod
     def _keyset(keys: list[tuple[str, bool]], values: list[Any], forward: bool) -> tuple[str, list[Any]]:

@@ -27,8 +27,20 @@ __all__ = ["COLLECTIONS", "ITEMS", "ITEM_ENDPOINTS", "SEARCH", "Extension", "Ext
 
 def default_extensions() -> list[Extension]:
     """Every extension geostudies ships, in the order they contribute to a search."""
-    from . import bodies, collection_search, core, data_access, fields, filter, free_text, query, replication, sort
+    from . import (
+        bodies,
+        collection_search,
+        core,
+        data_access,
+        fields,
+        filter,
+        formats,
+        free_text,
+        query,
+        replication,
+        sort,
+    )
 
     return [core.EXTENSION, bodies.EXTENSION, free_text.EXTENSION, filter.EXTENSION, query.EXTENSION,
-            sort.EXTENSION, fields.EXTENSION, collection_search.EXTENSION, data_access.EXTENSION,
-            replication.EXTENSION]
+            sort.EXTENSION, fields.EXTENSION, formats.EXTENSION, collection_search.EXTENSION,
+            data_access.EXTENSION, replication.EXTENSION]

@@ -43,6 +43,12 @@ class SearchRequest:
 
     query: SearchQuery
     fields: Fields | None = None
+    output: str = "geojson"  # geojson, csv or parquet (the formats extension)
+
+    @property
+    def passes_stored_json(self) -> bool:
+        """The response can be the stored JSON with only the links rewritten (no fields, GeoJSON out)."""
+        return self.fields is None and self.output == "geojson"
 
 
 @dataclass
@@ -56,6 +62,7 @@ class SearchBuilder:
     query: SearchQuery = field(default_factory=SearchQuery)
     filters: list[dict[str, Any]] = field(default_factory=list)  # CQL2-JSON, combined with AND
     fields: Fields | None = None
+    output: str = "geojson"
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class ExtensionSet:
         if builder.filters:
             builder.query.filter = (builder.filters[0] if len(builder.filters) == 1
                                     else {"op": "and", "args": builder.filters})
-        return SearchRequest(query=builder.query, fields=builder.fields)
+        return SearchRequest(query=builder.query, fields=builder.fields, output=builder.output)
 
     def warnings(self, request: SearchRequest) -> list[str]:
         return [w for e in self.extensions if e.warnings is not None for w in e.warnings(request)]

@@ -13,7 +13,7 @@ from ..params import (
     parse_limit,
     parse_list,
 )
-from .base import ITEM_ENDPOINTS, SEARCH, Extension, Param, SearchBuilder
+from .base import SEARCH, Extension, Param, SearchBuilder
 
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
 ARRAY_STYLE = {"style": "form", "explode": False}
@@ -29,8 +29,6 @@ PARAMS = (
     Param("collections", "Comma-separated collection ids", STRING_LIST, where=frozenset({SEARCH}), style=ARRAY_STYLE),
     Param("intersects", "GeoJSON geometry (JSON text in a query string)", {"type": "object"},
           where=frozenset({SEARCH}), get_schema={"type": "string"}),
-    Param("f", "Response format (GeoJSON)", {"type": "string", "enum": ["json", "geojson"]}, where=ITEM_ENDPOINTS,
-          post=False),
 )
 
 
@@ -41,8 +39,6 @@ def contribute(builder: SearchBuilder) -> None:
             raise SearchParamError("'bbox' in a POST body must be a JSON array of numbers")
         if params.get("intersects") is not None and not isinstance(params["intersects"], dict):
             raise SearchParamError("'intersects' in a POST body must be a GeoJSON geometry object")
-    if params.get("f") not in (None, "", "json", "geojson"):
-        raise SearchParamError("'f' must be 'json' or 'geojson' here (item searches are GeoJSON)")
     query.ids = parse_list(params.get("ids"), "ids")
     if query.ids and len(query.ids) > MAX_IDS:
         raise SearchParamError(f"'ids' lists more than {MAX_IDS} ids", code="PayloadTooLarge")
