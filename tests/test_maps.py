@@ -1,12 +1,15 @@
 """Map pages in a real headless Chromium (Debian chromium driven by Playwright) against the real server."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import pyarrow.parquet
 import pyproj
 import pytest
 import requests
@@ -353,6 +356,11 @@ def test_download_these_results_links_carry_the_current_search(offline_server, s
     shown = {i for name in ("results", "global-results", "unplaced-results") for i in listed(screen, name)}
     answer = screen.request.get(offline_server.url + links["geojson"])
     assert answer.ok and {f["id"] for f in answer.json()["features"]} == shown and shown
+    table = screen.request.get(offline_server.url + links["csv"])
+    assert table.ok and table.headers["content-type"].startswith("text/csv")
+    assert {row["id"] for row in csv.DictReader(io.StringIO(table.body().decode("utf-8-sig")))} == shown
+    parquet = screen.request.get(offline_server.url + links["parquet"])
+    assert parquet.ok and {r["id"] for r in pyarrow.parquet.read_table(io.BytesIO(parquet.body())).to_pylist()} == shown
     screen.fill("#f-q", "屏东")  # another filter: the links follow
     screen.wait_for_function("() => document.getElementById('download-csv').href.includes('q=')")
     assert parse_qs(urlparse(_download_links(screen)["csv"]).query)["q"] == ["屏东"]
