@@ -20,7 +20,7 @@ VENDOR_FILES: dict[str, list[str]] = {
     "leaflet.markercluster": ["dist/leaflet.markercluster.js", "dist/MarkerCluster.css",
                               "dist/MarkerCluster.Default.css", "MIT-LICENCE.txt", "package.json"],
     "topojson-client": ["dist/topojson-client.min.js", "LICENSE", "package.json"],
-    "world-atlas": ["countries-110m.json", "LICENSE", "package.json"],
+    "world-atlas": ["countries-50m.json", "LICENSE", "package.json"],
     "uplot": ["dist/uPlot.iife.min.js", "dist/uPlot.min.css", "LICENSE", "package.json"],
 }
 

@@ -6,20 +6,45 @@ templates (autoescaped) and the map scripts only set ``textContent``.
 """
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import Any
 
 import folium
+import numpy
+import pyproj
+import shapely
+import shapely.geometry
 from flask import Blueprint, Flask, abort, render_template, send_from_directory, url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from catalog.citation import cite
 from catalog.store import SearchQuery
+from rasters.bodies import BODIES as BODY_CRS
 from service.context import current_config, current_store
 from service.extensions.data_access import study_data
 
 from .assets import VENDOR_FILES, vendor_root
 
 BODIES = ("moon", "mars")
+NATURAL_EARTH = '<a href="https://www.naturalearthdata.com/" rel="noopener">Natural Earth</a>'
+
+#: The map colours: the disciplines (``catalog.records.DISCIPLINES``) in a few families, one colour each
+#: (Okabe-Ito, told apart also with the common colour-vision deficiencies). A study takes the colour of the
+#: family of its first discipline.
+FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Earthquakes, tectonics and geophysics", "#d55e00",
+     ("seismology", "tectonics", "geodynamics", "geodesy", "geomagnetism")),
+    ("Volcanoes, rocks and minerals", "#cc79a7",
+     ("volcanology", "petrology", "geochemistry", "mineral-physics", "geochronology", "economic-geology")),
+    ("Water, ice and oceans", "#0072b2", ("hydrology", "glaciology", "oceanography")),
+    ("Atmosphere and climate", "#56b4e9", ("atmospheric-science", "climate", "paleoclimate")),
+    ("Land surface, soils and life", "#009e73",
+     ("geomorphology", "sedimentology", "soil-science", "biogeochemistry", "ecology")),
+    ("Natural hazards", "#e69f00", ("natural-hazards",)),
+    ("Remote sensing and planetary science", "#4d4d4d", ("remote-sensing", "planetary-science")),
+)
+OTHER_COLOUR = "#7f7f7f"  # a discipline in no family (a new one not yet placed)
 
 bp = Blueprint("maps", __name__, template_folder="templates", static_folder="static", static_url_path="/static/maps")
 
@@ -32,16 +57,35 @@ class LocalMap(folium.Map):
 
 
 def _base_map(body: str = "earth", **kwargs: Any) -> LocalMap:
+    """A map with no layers: the page scripts draw the offline base map (:func:`base_layers`)."""
     if body == "earth":
-        m = LocalMap(tiles=None, world_copy_jump=True, control_scale=True, maxZoom=18, **kwargs)
-        config = current_config()
-        if config.tile_url:  # empty: the offline world outline alone
-            folium.TileLayer(tiles=config.tile_url, attr=config.tile_attribution, name="Base map",
-                             max_zoom=18).add_to(m)
-    else:
-        # Another body: no Earth tiles; plain lon/lat (equirectangular) with a graticule drawn by the page.
-        m = LocalMap(tiles=None, crs="EPSG4326", control_scale=False, maxZoom=8, **kwargs)
-    return m
+        return LocalMap(tiles=None, world_copy_jump=True, control_scale=True, maxZoom=18, **kwargs)
+    # Another body: no Earth tiles; plain lon/lat (equirectangular) with a graticule drawn by the page.
+    return LocalMap(tiles=None, crs="EPSG4326", control_scale=False, maxZoom=8, **kwargs)
+
+
+def base_layers(body: str = "earth") -> dict[str, Any]:
+    """What the page draws under the data: Natural Earth outlines (Earth only) and a labelled graticule
+    always; the configured tiles only as a layer the reader switches on (so an offline page asks no tile
+    server, and credits only what it draws)."""
+    if body != "earth":
+        return {"body": body, "outline": None, "tiles": None}
+    config = current_config()
+    tiles = {"url": config.tile_url, "attribution": config.tile_attribution} if config.tile_url else None
+    return {"body": body, "outline": {"href": "/vendor/world-atlas/countries-50m.json",
+                                      "attribution": NATURAL_EARTH}, "tiles": tiles}
+
+
+def family_legend() -> list[dict[str, Any]]:
+    return [{"name": name, "colour": colour, "disciplines": list(members)} for name, colour, members in FAMILIES]
+
+
+def family_of(discipline: str | None) -> tuple[str, str]:
+    """(family name, colour) of a discipline."""
+    for name, colour, members in FAMILIES:
+        if discipline in members:
+            return name, colour
+    return "Other", OTHER_COLOUR
 
 
 def render_page(template: str, map_: LocalMap | None, title: str, page_data: dict[str, Any],
@@ -75,6 +119,95 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@bp.app_template_filter("count_of")
+def count_of(n: int, singular: str, plural: str | None = None) -> str:
+    """'1 study', '2 studies', '0 studies'."""
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'()\[\]]*[^\s<>\"'()\[\].,;:!?]")
+# A repository path of a recorded upstream response (e.g. fixtures/upstream/cmr/002-x.json): a source of a
+# fact, but a path in this project's checkout, which a reader cannot open.
+INTERNAL_PATH = re.compile(r"(?:\.\./)?(?:shared/)?fixtures/upstream/([A-Za-z0-9._-]+)(?:/[^\s;,()]*)?")
+
+
+@bp.app_template_filter("record_text")
+def record_text(value: Any) -> Markup:
+    """Free text of a record (a note, flag or source) as HTML: escaped, its http(s) URLs made links, and
+    repository paths of recorded responses named as what they are."""
+    text = INTERNAL_PATH.sub(lambda m: f"a recorded response of the service ({m[1]})", str(value or ""))
+    out, at = [], 0
+    for match in URL_IN_TEXT.finditer(text):
+        url = match[0]
+        out.append(escape(text[at:match.start()]))
+        out.append(Markup('<a href="{0}" rel="noopener">{0}</a>').format(url))
+        at = match.end()
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
+
+
+def _deg(value: float, positive: str, negative: str) -> str:
+    number = f"{abs(value):.4f}".rstrip("0").rstrip(".")
+    return f"{number}°" if value == 0 or number == "0" else f"{number}°{positive if value > 0 else negative}"
+
+
+def _km2(value: float) -> str:
+    if value >= 100:
+        return f"{float(f'{value:.3g}'):,.0f} km²"
+    return f"{float(f'{value:.2g}'):g} km²"
+
+
+@cache
+def _equal_area(body: str) -> pyproj.Proj:
+    """Lambert's cylindrical equal-area projection on the body's ellipsoid (from its IAU/EPSG geographic CRS)."""
+    ellipsoid = pyproj.CRS.from_user_input(BODY_CRS[body].geographic).ellipsoid
+    assert ellipsoid is not None
+    return pyproj.Proj(proj="cea", a=ellipsoid.semi_major_metre, b=ellipsoid.semi_minor_metre)
+
+
+def area_km2(geometry: dict[str, Any], body: str = "earth") -> float:
+    """The area of a lon/lat footprint on the body's ellipsoid, in km².
+
+    Footprints are drawn in longitude/latitude, so their edges along parallels are parallels, not the
+    geodesics pyproj.Geod would take (which also gives 0 for a box around the whole globe): the area is
+    taken in an equal-area projection of the ellipsoid instead, where meridians and parallels stay straight,
+    after densifying the edges to 0.5°.
+    """
+    shape = shapely.segmentize(shapely.geometry.shape(geometry), 0.5)
+    project = _equal_area(body if body in BODY_CRS else "earth")
+    return float(shapely.transform(shape, lambda xy: numpy.column_stack(project(xy[:, 0], xy[:, 1]))).area) / 1e6
+
+
+def study_extent(doc: dict[str, Any]) -> dict[str, str] | None:
+    """The study area's bbox in words and numbers, and its size: ``geostudies:area_km2`` when the Item has it,
+    else :func:`area_km2` of its footprint."""
+    bbox, geometry = doc.get("bbox"), doc.get("geometry")
+    if not bbox or not geometry:
+        return None
+    west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
+    p = doc["properties"]
+    km2 = p.get("geostudies:area_km2")
+    if not isinstance(km2, (int, float)) or isinstance(km2, bool):
+        km2 = area_km2(geometry, p.get("geostudies:target", "earth"))
+    words = f"{_deg(south, 'N', 'S')} to {_deg(north, 'N', 'S')}, {_deg(west, 'E', 'W')} to {_deg(east, 'E', 'W')}"
+    if west > east:
+        words += " (across the 180° meridian)"
+    return {"words": words, "numbers": ", ".join(f"{v:g}" for v in (west, south, east, north)),
+            "area": _km2(km2) if km2 else "a point (no area)"}
+
+
+def route_links(dataset: dict[str, Any], access: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """A dataset's recorded routes that this study has no query of (web pages, downloads, and services
+    whose query could not be built), each as a link to its URL or endpoint."""
+    covered = {lk.get("geostudies:service") for lk in access if lk.get("geostudies:dataset") == dataset.get("id")}
+    routes = []
+    for route in dataset.get("geostudies:access") or []:
+        href = route.get("url") or route.get("endpoint")
+        if href and route.get("kind") not in covered:
+            routes.append({"kind": route.get("kind") or "route", "href": href})
+    return routes
+
+
 @bp.app_template_filter("http_url")
 def http_url(value: Any) -> str:
     """Only http(s) links reach an href: a record cannot smuggle in javascript: or data: URLs."""
@@ -100,13 +233,15 @@ def overview() -> str:
     bodies = {b: current_store().search(SearchQuery(collections=["studies"], limit=1, filter={
         "op": "=", "args": [{"property": "geostudies:target"}, b]})).matched for b in BODIES}
     m = _base_map(location=[20, 10], zoom_start=2, min_zoom=1)
-    data = {"disciplines": disciplines, "datasets": [{"id": d, "title": datasets.get(d, d)} for d in used]}
+    data = {"disciplines": disciplines, "datasets": [{"id": d, "title": datasets.get(d, d)} for d in used],
+            "families": family_legend(), "other": OTHER_COLOUR, "base": base_layers()}
     return render_page("overview.html", m, "geostudies: where geoscience studies were done", data,
                        scripts=("/vendor/leaflet.markercluster/dist/leaflet.markercluster.js",
                                 "/vendor/leaflet-draw/dist/leaflet.draw.js",
                                 "/vendor/topojson-client/dist/topojson-client.min.js",
                                 "/static/maps/common.js", "/static/maps/overview.js"),
-                       disciplines=disciplines, datasets=[(d, datasets.get(d, d)) for d in used], bodies=bodies)
+                       disciplines=disciplines, datasets=[(d, datasets.get(d, d)) for d in used], bodies=bodies,
+                       families=data["families"])
 
 
 def _harvested(study_id: str) -> list[dict[str, Any]]:
@@ -132,8 +267,8 @@ def study_page(study_id: str) -> Any:
         folium.GeoJson({"type": "Feature", "geometry": doc["geometry"], "properties": {}}, name="Study area",
                        style_function=lambda _: {"color": "#c0392b", "weight": 2, "fillOpacity": 0.15}).add_to(m)
         west, south, east, north = doc["bbox"]
-        m.fit_bounds([[south, west], [north, east]], max_zoom=8)
-    data = {"id": study_id, "target": target, "geometry": doc.get("geometry"),
+        m.fit_bounds([[south, west], [north, east]], max_zoom=8, padding=(24, 24))
+    data = {"id": study_id, "target": target, "geometry": doc.get("geometry"), "base": base_layers(target),
             "harvested": [{"id": h["id"], "collection": h.get("collection"), "geometry": h.get("geometry"),
                            "title": h["properties"].get("title") or h["id"]} for h in harvested if h.get("geometry")]}
     study_data_doc = study_data(current_store(), study_id)
@@ -145,7 +280,8 @@ def study_page(study_id: str) -> Any:
                                 "/static/maps/study.js"),
                        styles=("/vendor/uplot/dist/uPlot.min.css",),
                        item=doc, p=p, datasets=datasets, access=access, harvested=harvested,
-                       study_data=study_data_doc, citation=citation_text)
+                       study_data=study_data_doc, citation=citation_text, extent=study_extent(doc),
+                       routes={d: route_links(c, access) for d, c in datasets.items()})
 
 
 @bp.get("/datasets/<dataset_id>")
@@ -158,7 +294,8 @@ def dataset_page(dataset_id: str) -> Any:
     m = _base_map(location=[20, 10], zoom_start=1)
     folium.Rectangle([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], color="#2c7fb8", weight=1, fill=True,
                      fill_opacity=0.05).add_to(m)
-    data = {"studies": [_summary(u) for u in users if u["properties"].get("geostudies:target") == "earth"]}
+    data = {"studies": [_summary(u) for u in users if u["properties"].get("geostudies:target") == "earth"],
+            "base": base_layers()}
     return render_page("dataset.html", m, doc.get("title") or dataset_id, data,
                        scripts=("/vendor/topojson-client/dist/topojson-client.min.js", "/static/maps/common.js",
                                 "/static/maps/dataset.js"),
@@ -176,10 +313,9 @@ def body_page(body: str) -> Any:
         if doc.get("geometry"):
             folium.GeoJson({"type": "Feature", "geometry": doc["geometry"], "properties": {}},
                            style_function=lambda _: {"color": "#8e44ad", "weight": 2, "fillOpacity": 0.1}).add_to(m)
-    data = {"body": body, "studies": [_summary(d) for d in docs]}
+    data = {"body": body, "studies": [_summary(d) for d in docs], "base": base_layers(body)}
     return render_page("body.html", m, f"Studies of the {body.capitalize()}", data,
                        scripts=("/static/maps/common.js", "/static/maps/body.js"), body=body, studies=docs)
-
 
 
 def error_page(status: int, code: str, description: str) -> str:

@@ -4,7 +4,7 @@
   const G = window.geostudies;
   const map = window.geostudiesMap;
   const data = G.pageData();
-  G.addWorldOutline(map).catch(() => {});
+  G.addBaseMap(map, data.base).catch(() => {});
   const layer = L.featureGroup().addTo(map);
   for (const s of data.studies) {
     if (!s.geometry || s.scope === "global") continue;

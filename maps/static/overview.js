@@ -5,8 +5,11 @@
   const G = window.geostudies;
   const map = window.geostudiesMap;
   const data = G.pageData();
+  // A study's colour is its first discipline's family's (the families and colours are the server's, as in the
+  // legend, maps/views.py FAMILIES).
   const colour = {};
-  data.disciplines.forEach((d, i) => { colour[d] = G.PALETTE[i % G.PALETTE.length]; });
+  for (const family of data.families) for (const d of family.disciplines) colour[d] = family.colour;
+  const colourOf = p => colour[(p["geostudies:disciplines"] || [])[0]] || data.other;
 
   const footprints = L.featureGroup().addTo(map);
   const markers = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40 }).addTo(map);
@@ -18,14 +21,7 @@
   const state = { q: "", discipline: "", dataset: "", time: "", from: "", to: "", geologic: "", bbox: "",
     intersects: "", global: "" };
 
-  G.addWorldOutline(map).catch(() => {});
-
-  // -- legend -------------------------------------------------------------------------------
-  const legend = document.getElementById("legend");
-  for (const d of data.disciplines) {
-    legend.appendChild(G.el("li", {}, [G.el("span", { className: "swatch", style: { background: colour[d] } }),
-      G.el("span", { text: d })]));
-  }
+  G.addBaseMap(map, data.base).catch(() => {});
 
   // -- state <-> URL <-> form ---------------------------------------------------------------
   function readUrl() {
@@ -68,6 +64,33 @@
     // so site and regional studies come before global ones.
     if (body.bbox || body.intersects) body.sortby = [{ field: "geostudies:relevance", direction: "desc" }];
     return body;
+  }
+
+  /* The current search as a GET /search URL (the same query as the map's POST), in a format of the API. */
+  function searchUrl(format) {
+    const body = searchBody();
+    const params = new URLSearchParams({ collections: body.collections.join(","), limit: String(body.limit),
+      "filter-lang": "cql2-json", filter: JSON.stringify(body.filter) });
+    if (body.q) params.set("q", body.q);
+    if (body.bbox) params.set("bbox", body.bbox.join(","));
+    if (body.intersects) params.set("intersects", JSON.stringify(body.intersects));
+    if (format) params.set("f", format);
+    return "/search?" + params.toString();
+  }
+
+  const FORMATS = [["geojson", "GeoJSON", "", "studies.geojson"], ["csv", "CSV", "csv", "studies.csv"],
+    ["parquet", "GeoParquet", "parquet", "studies.parquet"]];
+  const Download = L.Control.extend({ options: { position: "topright" }, onAdd: () => {
+    const box = G.el("div", { className: "leaflet-bar download-control", id: "download" }, [
+      G.el("span", { className: "download-title", text: "Download these results" }),
+      ...FORMATS.map(([key, label, , filename]) => G.el("a", { id: "download-" + key, text: label,
+        download: filename, href: "/search" }))]);
+    L.DomEvent.disableClickPropagation(box);
+    return box;
+  } });
+  map.addControl(new Download());
+  function updateDownloads() {
+    for (const [key, , format] of FORMATS) document.getElementById("download-" + key).setAttribute("href", searchUrl(format));
   }
 
   async function fetchAll(body) {
@@ -121,7 +144,7 @@
     const counts = { mapped: 0, global: 0, unplaced: 0 };
     for (const f of features) {
       const p = f.properties;
-      const c = colour[(p["geostudies:disciplines"] || [])[0]] || "#555";
+      const c = colourOf(p);
       if (!f.geometry) {
         lists.unplaced.appendChild(listItem(f, c)); counts.unplaced++;
         continue;
@@ -181,6 +204,7 @@
   async function refresh() {
     writeUrl();
     drawRegion();
+    updateDownloads();
     const mine = ++generation;
     const status = document.getElementById("status");
     status.textContent = "Searching…";

@@ -5,7 +5,20 @@
   const map = window.geostudiesMap;
   if (!map) return;
   const data = G.pageData();
-  if (data.target === "earth") G.addWorldOutline(map).catch(() => {}); else G.addGraticule(map, 30);
+  G.addBaseMap(map, data.base).catch(() => {});
+  // A footprint too small to see at the study zoom (a site of a few hundred metres) also gets a marker.
+  if (data.geometry && data.geometry.type !== "Point") {
+    const marker = L.marker(G.markerPoint(data.geometry), { interactive: false, keyboard: false,
+      icon: L.divIcon({ className: "study-marker site-marker", html: "", iconSize: [12, 12] }) });
+    const outline = L.geoJSON(data.geometry);
+    const small = () => {
+      const b = outline.getBounds();
+      const a = map.latLngToContainerPoint(b.getSouthWest()), c = map.latLngToContainerPoint(b.getNorthEast());
+      return Math.abs(a.x - c.x) < 12 && Math.abs(a.y - c.y) < 12;
+    };
+    const update = () => { if (small()) marker.addTo(map); else marker.remove(); };
+    map.on("zoomend", update); update();
+  }
   const records = L.featureGroup().addTo(map);
   for (const h of data.harvested) {
     const layer = L.geoJSON(h.geometry, {
