@@ -601,3 +601,29 @@ def test_record_text_on_a_dataset_page_is_escaped_linked_and_free_of_repository_
         context.close()
     finally:
         stop_server(srv)
+
+
+def test_filter_choices_show_how_many_studies_each_would_match(offline_server, page, store):
+    earth = [d for d in store.iter_items("studies") if d["properties"]["geostudies:target"] == "earth"]
+
+    def counts(select: str) -> dict[str, int]:
+        return dict(page.eval_on_selector_all(f"#{select} option", "os => os.map(o => [o.value, +o.dataset.count])"))
+
+    ready(page, offline_server.url + "/map")
+    page.wait_for_function("() => document.body.hasAttribute('data-counts')")
+    disciplines = counts("f-discipline")
+    assert disciplines[""] == len(earth)
+    for name, n in disciplines.items():
+        if name:
+            assert n == sum(1 for d in earth if name in d["properties"]["geostudies:disciplines"]), name
+    # choosing a dataset narrows the discipline counts, and the dataset counts keep the other choices
+    page.select_option("#f-dataset", "grace-grace-fo")
+    page.wait_for_function("() => location.search.includes('dataset=grace-grace-fo')")
+    page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready' && "
+                           "+document.querySelector('#f-discipline option[value=\"\"]').dataset.count < "
+                           f"{len(earth)}")
+    grace = [d for d in earth if "grace-grace-fo" in d["properties"]["geostudies:datasets"]]
+    assert counts("f-discipline")[""] == len(grace)
+    assert counts("f-dataset")["grace-grace-fo"] == len(grace) and counts("f-dataset")[""] == len(earth)
+    assert "(" in page.text_content("#f-discipline option[value='seismology']")
+    assert page.problems == []

@@ -38,10 +38,11 @@
     history.replaceState(null, "", window.location.pathname + (query ? "?" + query : ""));
   }
 
-  function searchBody() {
+  /* The current search as a POST /search body; `omit` leaves out one filter (for its own facet counts). */
+  function searchBody(omit) {
     const args = [{ op: "=", args: [{ property: "geostudies:target" }, "earth"] }];
-    if (state.discipline) args.push({ op: "a_contains", args: [{ property: "geostudies:disciplines" }, [state.discipline]] });
-    if (state.dataset) args.push({ op: "a_contains", args: [{ property: "geostudies:datasets" }, [state.dataset]] });
+    if (state.discipline && omit !== "discipline") args.push({ op: "a_contains", args: [{ property: "geostudies:disciplines" }, [state.discipline]] });
+    if (state.dataset && omit !== "dataset") args.push({ op: "a_contains", args: [{ property: "geostudies:datasets" }, [state.dataset]] });
     const year = value => (/^\d{1,4}$/.test(value) ? value.padStart(4, "0") : "");
     const from = year(state.from), to = year(state.to);
     let datetime = "";
@@ -91,6 +92,30 @@
   map.addControl(new Download());
   function updateDownloads() {
     for (const [key, , format] of FORMATS) document.getElementById("download-" + key).setAttribute("href", searchUrl(format));
+  }
+
+  /* Facet counts beside each discipline and dataset choice: how many studies the search would match with that
+     choice, the other filters kept (POST /aggregate, the Aggregation extension). */
+  const FACETS = [["discipline", "discipline_frequency", "f-discipline"], ["dataset", "dataset_frequency", "f-dataset"]];
+  async function updateCounts(mine) {
+    for (const [key, name, id] of FACETS) {
+      const body = searchBody(key);
+      delete body.limit; delete body.sortby;
+      body.aggregations = [name, "total_count"];
+      const response = await fetch("/aggregate", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body) });
+      if (!response.ok || mine !== generation) return;
+      const result = await response.json();
+      const frequency = new Map(result.aggregations.find(a => a.name === name).buckets.map(b => [b.key, b.frequency]));
+      const total = result.aggregations.find(a => a.name === "total_count").value;
+      for (const option of document.getElementById(id).options) {
+        if (!option.dataset.label) option.dataset.label = option.textContent;
+        const count = option.value ? (frequency.get(option.value) || 0) : total;
+        option.textContent = `${option.dataset.label} (${count})`;
+        option.dataset.count = String(count);
+      }
+    }
+    document.body.setAttribute("data-counts", String(mine));
   }
 
   async function fetchAll(body) {
@@ -214,6 +239,7 @@
       if (mine !== generation) return;
       render(features);
       status.textContent = `${features.length} ${features.length === 1 ? "study matches" : "studies match"}`;
+      updateCounts(mine).catch(() => {});  // counts are a help, never a reason for the search to fail
     } catch (error) {
       if (mine !== generation) return;
       status.textContent = "Search failed: " + error.message;
