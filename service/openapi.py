@@ -23,6 +23,13 @@ def _search_body(extensions: ExtensionSet) -> dict[str, Any]:
     return {"type": "object", "properties": members, "additionalProperties": False}
 
 
+def _with_files(content: dict[str, Any]) -> dict[str, Any]:
+    """A JSON response's content plus the file formats of the formats extension (``f=csv``, ``f=parquet``)."""
+    files = {"text/csv": {"schema": {"type": "string"}},
+             "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}
+    return {"content": {**content["content"], **files}}
+
+
 def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
     link = {"type": "object", "required": ["href", "rel"], "properties": {
         "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
@@ -95,7 +102,8 @@ def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
             "/collections/{collectionId}/items": {"get": {
                 "summary": "Items of a collection", "operationId": "getFeatures",
                 "parameters": [cid, *items_params],
-                "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
+                "responses": {"200": {"description": "Items (f=csv: CSV, f=parquet: stac-geoparquet)",
+                                      **_with_files(_json(item_collection, GEOJSON))},
                               **_errors(400, 404)}}},
             "/collections/{collectionId}/items/{itemId}": {"get": {
                 "summary": "One item", "operationId": "getFeature", "parameters": [cid, iid],
@@ -103,7 +111,8 @@ def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
                               "304": {"description": "Not modified"}}}},
             "/search": {
                 "get": {"summary": "Item search", "operationId": "getItemSearch", "parameters": search_params,
-                        "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
+                        "responses": {"200": {"description": "Items (f=csv: CSV, f=parquet: stac-geoparquet)",
+                                              **_with_files(_json(item_collection, GEOJSON))},
                                       **_errors(400, 413)}},
                 "post": {"summary": "Item search", "operationId": "postItemSearch",
                          "requestBody": {"content": {"application/json": {"schema": search_body}}},

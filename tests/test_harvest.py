@@ -6,6 +6,7 @@ Nothing in the client libraries is patched: the harvesters are simply pointed at
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -325,7 +326,9 @@ def test_harvested_records_show_on_the_study_page(store, replay):
     cfg = config(replay)
     run_harvest(store, ["fdsn"], config=cfg, http=http(cfg), studies=[PINGTUNG])
     page = create_app(store=store).test_client().get(f"/studies/{PINGTUNG}").get_data(as_text=True)
-    assert "harvested from http://service.iris.edu/fdsnws" in page or "harvested from https://" in page
+    # the provenance of each harvested record, its upstream URL as a link
+    assert re.search(r'harvested from <a href="https?://[^"]+"[^>]*>https?://', page), page[-3000:]
+    assert "service.iris.edu/fdsnws" in page
 
 
 def test_cli_reports_per_source_and_exits_non_zero_on_failure(catalogue_db, tmp_path, replay):

@@ -262,13 +262,13 @@ def test_sort_and_keyset_paging_both_ways(filled: Store):
     assert [i["id"] for i in by_year.items] == ["taiwan", "fiji", "lab", "moon"]  # no value: last when ascending
 
 
-def test_the_default_order_is_newest_first_and_pages_cover_every_match_once(filled: Store):
+def test_newest_first_pages_cover_every_match_once_in_order(filled: Store):
     truth = sorted(filled.iter_items(), key=lambda i: i["properties"]["datetime"], reverse=True)
     for conditions in ({}, {"collections": ["c"]}, {"bbox": [-180, -90, 180, 90], "target": "earth"}):
         expected = [i["id"] for i in truth if ids_match(i, conditions)]
         seen, token = [], None
         while True:
-            page = filled.search(SearchQuery(limit=2, token=token, **conditions))
+            page = filled.search(SearchQuery(limit=2, token=token, sortby=[("datetime", False)], **conditions))
             seen += [i["id"] for i in page.items]
             token = page.next_token
             if not token:

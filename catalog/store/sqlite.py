@@ -805,12 +805,10 @@ class SQLiteStore:
     @staticmethod
     def _sort_keys(sortby: list[tuple[str, bool]], narrowing: bool,
                    relevance: str | None = None) -> list[tuple[str, bool]]:
-        """Sort expressions; newest first by default (datetime descending, as stac-fastapi and pgstac do),
-        the rowid last so order is total.
+        """Sort expressions; catalogue (insertion) order by default, the rowid last so order is total.
 
         With a spatial condition the R*Tree must drive the query: the unary ``+`` keeps SQLite from walking
-        an index in sort order instead (it would visit the whole catalogue for a small area). Without one,
-        ``items_datetime`` / ``items_collection_datetime`` give the default order with no sort at all.
+        an index in sort order instead (it would visit the whole catalogue for a small area).
 
         ``geostudies:relevance`` (``relevance``: the key of the query area) is three keys. Descending: Items that
         do not cover their whole body before those that do (global studies are about no place in particular),
@@ -820,7 +818,7 @@ class SQLiteStore:
         """
         plus = "+" if narrowing else ""
         if not sortby:
-            return [(f"{plus}items.datetime", False), (f"{plus}items.rowid", False)]
+            return [(f"{plus}items.rowid", True)]
         keys = []
         for name, ascending in sortby:
             if name in ("datetime", "properties.datetime"):

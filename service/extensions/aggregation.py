@@ -181,14 +181,24 @@ _RESULT = {"200": {"description": "AggregationCollection", "content": {"applicat
     "type": "object", "required": ["type", "aggregations"],
     "properties": {"type": {"const": "AggregationCollection"}, "aggregations": {"type": "array"}}}}}}}
 CID = path_param("collectionId", "Collection id")
+_BODY = {"content": {"application/json": {"schema": {
+    "type": "object", "description": "Any POST /search member, plus aggregations", "properties": {
+        "aggregations": {"type": "array", "items": {"type": "string", "enum": list(AGGREGATIONS)}},
+        PRECISION: {"type": "integer", "minimum": 0, "maximum": 12}}}}}}
 PATHS = {
     "/aggregate": {"get": {"summary": "Counts over the Items a search matches", "operationId": "getAggregate",
-                           "parameters": _agg_params(), "responses": {**_RESULT, **error_responses(400)}}},
+                           "parameters": _agg_params(), "responses": {**_RESULT, **error_responses(400)}},
+                   "post": {"summary": "Counts over the Items a search matches", "operationId": "postAggregate",
+                            "requestBody": _BODY, "responses": {**_RESULT, **error_responses(400, 415)}}},
     "/aggregations": {"get": {"summary": "Available aggregations", "operationId": "getAggregations",
                               "responses": {**_RESULT, **error_responses(400)}}},
-    "/collections/{collectionId}/aggregate": {"get": {
-        "summary": "Counts over the collection's Items a search matches", "operationId": "getCollectionAggregate",
-        "parameters": [CID, *_agg_params()], "responses": {**_RESULT, **error_responses(400, 404)}}},
+    "/collections/{collectionId}/aggregate": {
+        "get": {"summary": "Counts over the collection's Items a search matches",
+                "operationId": "getCollectionAggregate", "parameters": [CID, *_agg_params()],
+                "responses": {**_RESULT, **error_responses(400, 404)}},
+        "post": {"summary": "Counts over the collection's Items a search matches",
+                 "operationId": "postCollectionAggregate", "parameters": [CID], "requestBody": _BODY,
+                 "responses": {**_RESULT, **error_responses(400, 404, 415)}}},
     "/collections/{collectionId}/aggregations": {"get": {
         "summary": "Available aggregations of a collection", "operationId": "getCollectionAggregations",
         "parameters": [CID], "responses": {**_RESULT, **error_responses(400, 404)}}},
