@@ -42,7 +42,18 @@ def normalise_timestamp(value: str) -> str:
     Raises :class:`TimestampError` for anything else, including instants that only exist before year 1
     or after year 9999 once converted to UTC (``9999-12-31T23:59:59-01:00``).
     """
-    return parse_timestamp(value).strftime(STORE_FORMAT)
+    return store_form(parse_timestamp(value))
+
+
+def store_form(moment: dt.datetime) -> str:
+    """An aware datetime in the store's form, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC.
+
+    Written out rather than with ``strftime``: the C library's ``%Y`` does not pad years before 1000
+    (``1-01-01``), which would break both the fixed width and the string order.
+    """
+    m = moment.astimezone(dt.timezone.utc)
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+            f"{m.microsecond:06d}Z")
 
 
 def utc_now(timespec: str = "seconds") -> str:
@@ -62,4 +73,4 @@ def day_end(day: dt.date) -> dt.datetime:
 
 def rfc3339(moment: dt.datetime) -> str:
     """A UTC datetime as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return store_form(moment)[:19] + "Z"  # (strftime's %Y does not pad years before 1000)

@@ -97,9 +97,9 @@ def select(item: dict[str, Any], assets: Sequence[str] | None = None, expression
         names = named
     else:
         names = [k for k in rasters if "data" in (item_assets[k].get("roles") or [])]
-        if not names:
+        if not names:  # nothing to read by default: the data is not there (404), the request is not wrong
             raise AssetError(f"item {label} has no raster data assets; name the assets to read "
-                             f"(raster assets: {', '.join(rasters) or 'none'})")
+                             f"(raster assets: {', '.join(rasters) or 'none'})", status=404, code="NoRasterData")
     for name in names:
         if name not in item_assets:
             raise AssetError(f"item {label} has no asset {name!r}; its raster assets are "

@@ -44,7 +44,8 @@ class ParameterError(DataAccessError):
 
 
 class AssetError(DataAccessError):
-    """Unknown asset name (404) or an asset that is not a raster this library reads (400)."""
+    """Unknown asset name or no raster data to read by default (404), or a named asset that is not a raster
+    this library reads (400)."""
 
     status = 400
     code = "InvalidAsset"

@@ -11,6 +11,7 @@ from catalog import STAC_VERSION
 from catalog.store import SearchPage
 
 from .context import current_config, current_store, html_pages, state
+from .contract import check_query
 from .errors import ApiError
 from .extensions import COLLECTIONS, ITEMS, SEARCH, SearchRequest
 from .extensions.collection_search import parse_collection_query
@@ -149,6 +150,7 @@ def collections() -> Response:
     params = dict(request.args)
     state().extensions.check_known(params, COLLECTIONS)
     query = parse_collection_query(params)
+    check_query(params, state().extensions.query_parameters(COLLECTIONS))
     page = current_store().search_collections(query)
     root = base()
     links = [link("self", f"{root}/collections"), link("root", f"{root}/"), link("parent", f"{root}/")]

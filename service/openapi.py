@@ -11,18 +11,6 @@ from .oas import json_content as _json
 from .oas import path_param as _path_param
 
 
-def _search_body(extensions: ExtensionSet) -> dict[str, Any]:
-    """The POST /search body: every parameter /search takes that can be a body member."""
-    members: dict[str, Any] = {}
-    for param in extensions.parameters(SEARCH):
-        if param.post:
-            schema = dict(param.schema)
-            if param.name != "fields":  # the STAC API validator requires "fields": null to be refused
-                schema["nullable"] = True  # a null member means the parameter is absent
-            members[param.name] = schema
-    return {"type": "object", "properties": members, "additionalProperties": False}
-
-
 def _with_files(content: dict[str, Any]) -> dict[str, Any]:
     """A JSON response's content plus the file formats of the formats extension (``f=csv``, ``f=parquet``)."""
     files = {"text/csv": {"schema": {"type": "string"}},
@@ -50,7 +38,7 @@ def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
         "stac_version": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
         "license": {"type": "string"}, "extent": {"type": "object"},
         "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}}
-    search_body = _search_body(extensions)
+    search_body = extensions.body_schema(SEARCH)
     cid = _path_param("collectionId", "Collection id")
     iid = _path_param("itemId", "Item id")
     search_params = [p.openapi() for p in extensions.parameters(SEARCH)]
@@ -90,7 +78,7 @@ def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
                     "type": "object", "required": ["collections", "links"], "properties": {
                         "collections": {"type": "array", "items": {"$ref": "#/components/schemas/Collection"}},
                         "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}})},
-                    **_errors(400)}}},
+                    **_errors(400, 413, 503)}}},
             "/collections/{collectionId}": {"get": {
                 "summary": "One collection", "operationId": "describeCollection", "parameters": [cid],
                 "responses": {"200": {"description": "Collection", **_json(collection)}, **_errors(404),
@@ -104,7 +92,7 @@ def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
                 "parameters": [cid, *items_params],
                 "responses": {"200": {"description": "Items (f=csv: CSV, f=parquet: stac-geoparquet)",
                                       **_with_files(_json(item_collection, GEOJSON))},
-                              **_errors(400, 404)}}},
+                              **_errors(400, 404, 413, 503)}}},
             "/collections/{collectionId}/items/{itemId}": {"get": {
                 "summary": "One item", "operationId": "getFeature", "parameters": [cid, iid],
                 "responses": {"200": {"description": "Item", **_json(item, GEOJSON)}, **_errors(404),
@@ -113,11 +101,11 @@ def openapi_document(base: str, extensions: ExtensionSet) -> dict[str, Any]:
                 "get": {"summary": "Item search", "operationId": "getItemSearch", "parameters": search_params,
                         "responses": {"200": {"description": "Items (f=csv: CSV, f=parquet: stac-geoparquet)",
                                               **_with_files(_json(item_collection, GEOJSON))},
-                                      **_errors(400, 413)}},
+                                      **_errors(400, 413, 503)}},
                 "post": {"summary": "Item search", "operationId": "postItemSearch",
                          "requestBody": {"content": {"application/json": {"schema": search_body}}},
                          "responses": {"200": {"description": "Items", **_json(item_collection, GEOJSON)},
-                                       **_errors(400, 413)}},
+                                       **_errors(400, 413, 415, 503)}},
             },
             **extensions.paths(),
         },

@@ -26,8 +26,25 @@ from .limits import (
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
+MAX_SAFE_INTEGER = 2**53 - 1  # the largest 'limit' taken (above MAX_LIMIT it is served as MAX_LIMIT)
 MAX_IDS = MAX_LIST_ITEMS
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
+
+# The forms of the query-string values, as ECMA-262 patterns: the OpenAPI document publishes them and the
+# parsers below match with them, so the two say the same. Classes are explicit ([0-9], not \d, which is
+# Unicode in Python) and no quantifier is unbounded where a value would overflow.
+NUMBER = r"[-+]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][-+]?[0-9]{1,2})?"
+_N = f" *{NUMBER} *"
+BBOX_PATTERN = f"^{_N},{_N},{_N},{_N}(?:,{_N},{_N})?$"
+_YEAR = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = ("(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+              "|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+INSTANT = (f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+           "(?:\\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
+DATETIME_PATTERN = f"^(?:{INSTANT}|{INSTANT}/(?:{INSTANT}|\\.\\.)?|(?:\\.\\.)?/{INSTANT})$"
+RFC3339 = re.compile(INSTANT)  # used with fullmatch
+_BBOX = re.compile(BBOX_PATTERN[1:-1])
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
 
 
 class SearchParamError(ValueError):
@@ -55,18 +72,23 @@ def parse_list(value: Any, name: str) -> list[str] | None:
 
 
 def parse_bbox(value: Any) -> list[float] | None:
+    """4 or 6 numbers: a JSON array (POST) or comma-separated text of the BBOX_PATTERN form (GET)."""
     if value is None or value == "":
         return None
-    if isinstance(value, str) and len(value) > 200 or isinstance(value, list) and len(value) > 6:
+    if isinstance(value, str):
+        if not _BBOX.fullmatch(value):
+            raise SearchParamError("'bbox' must be 4 or 6 comma-separated numbers: west,south,east,north (or "
+                                   "west,south,min elevation,east,north,max elevation)")
+        numbers = [float(v) for v in value.split(",")]
+    elif isinstance(value, list) and len(value) in (4, 6) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        try:
+            numbers = [float(v) for v in value]
+        except OverflowError:  # an integer too large for a float
+            numbers = [math.inf]
+    else:
         raise SearchParamError("'bbox' must be 4 or 6 numbers: west,south,east,north")
-    try:
-        numbers = [float(v) for v in (value.split(",") if isinstance(value, str) else value)
-                   if not isinstance(v, bool)] if isinstance(value, (str, list)) else None
-        if numbers is None or (isinstance(value, list) and len(numbers) != len(value)):
-            raise TypeError
-    except (TypeError, ValueError, OverflowError):
-        raise SearchParamError("'bbox' must be 4 or 6 numbers: west,south,east,north") from None
-    if len(numbers) not in (4, 6) or not all(math.isfinite(v) for v in numbers):
+    if not all(math.isfinite(v) for v in numbers):
         raise SearchParamError("'bbox' must be 4 or 6 finite numbers: west,south,[min elevation,]east,north"
                                "[,max elevation]")
     west, south, east, north = (numbers[0], numbers[1], numbers[3], numbers[4]) if len(numbers) == 6 else numbers
@@ -92,13 +114,12 @@ def parse_datetime(value: Any) -> tuple[str | None, str | None] | None:
         raise SearchParamError(f"'datetime' must be an instant or an interval 'start/end', got {value!r}")
     bounds: list[str | None] = []
     for part in parts:
-        part = part.strip()
         if part in ("", ".."):
             if len(parts) == 1:
                 raise SearchParamError("'datetime' must not be empty or '..'")
             bounds.append(None)
             continue
-        if not RFC3339.match(part):
+        if not RFC3339.fullmatch(part):
             raise SearchParamError(f"'datetime' value {part!r} is not an RFC 3339 date-time "
                                    "(e.g. 2006-12-26T00:00:00Z)")
         try:
@@ -145,18 +166,20 @@ def parse_geometry(value: Any, name: str = "intersects") -> dict[str, Any] | Non
 
 
 def parse_limit(value: Any) -> int:
+    """A whole number from 1 to MAX_SAFE_INTEGER (JSON integer in a body, digits in a query string); above
+    MAX_LIMIT it is served as MAX_LIMIT, as the STAC API requires."""
     if value is None or value == "":
         return DEFAULT_LIMIT
-    try:
-        limit = int(value) if not isinstance(value, bool) and not (isinstance(value, str) and len(value) > 20) \
-            else None
-    except (TypeError, ValueError, OverflowError):
-        limit = None
-    if limit is None or (isinstance(value, float) and value != int(value)):
-        raise SearchParamError(f"'limit' must be an integer, got {str(value)[:40]!r}")
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        limit = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        limit = value
+    else:
+        raise SearchParamError(f"'limit' must be a whole number, got {str(value)[:40]!r}")
     if limit < 1:
         raise SearchParamError(f"'limit' must be at least 1, got {limit}")
+    if limit > MAX_SAFE_INTEGER:
+        raise SearchParamError(f"'limit' must be at most {MAX_SAFE_INTEGER} (any value above {MAX_LIMIT} is "
+                               f"served as {MAX_LIMIT})")
     # STAC API: a limit above the maximum is served as the maximum, not refused.
     return min(limit, MAX_LIMIT)
-
-

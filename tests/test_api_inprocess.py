@@ -191,3 +191,59 @@ def test_english_words_match_the_start_of_longer_words_from_four_letters(client:
         "/search", query_string={"collections": "studies", "limit": 100}).get_json()["features"]}
     # a short word matches whole words only: every study found by "sea" has the word (or its stem) "sea"
     assert all(re.search(r"\bseas?\b", texts[i]) for i in _study_ids(client, "sea"))
+
+
+@pytest.mark.parametrize("url", [
+    "/search?bbox=119,21,122.5,25.5", "/search?bbox=119.0, 21.0, 122.5, 25.5", "/search?bbox=1e-05,-1E1,2,3",
+    "/search?bbox=0,0,0,1,1,1", "/search?datetime=2024-02-29T00:00:00Z",
+    "/search?datetime=2000-02-29T23:59:59.123456789-08:00",
+    "/search?datetime=../2007-01-01T00:00:00Z", "/search?limit=5000", "/search?sortby=-datetime,%2Bid",
+    "/search?sortby=properties.geostudies:year", "/search?fields=id,-links", "/search?target=Moon",
+    "/collections?token=0&limit=2", '/search?query={"geostudies:year":{"gte":2024}}',
+    "/search?bbox=0,0,1,1&datetime=0400-02-29T02:47:58Z/..",  # years before 1000 once broke the store's form
+    '/search?intersects={"type":"Point","coordinates":[120.5,22]}',
+])
+def test_what_the_document_declares_valid_is_served(client: FlaskClient, url: str):
+    response = client.get(url)
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("url,fragment", [
+    ("/search?bbox=1,2,3,4,5", "'bbox'"), ("/search?bbox=1_0,2,3,4", "'bbox'"), ("/search?bbox=1e999,0,1,1", "'bbox'"),
+    ("/search?datetime=2023-02-29T00:00:00Z", "'datetime'"), ("/search?datetime=%202024-01-01T00:00:00Z", "'datetime'"),
+    ("/search?limit=%205", "'limit'"), ("/search?limit=9007199254740992", "'limit'"),
+    ("/search?sortby=datetime,,id", "'sortby'"), ("/search?sortby=a%20b", "'sortby'"),
+    ("/search?fields=id,,links", "'fields'"), ("/search?target=%E2%84%AAelvin", "'target'"),
+    ("/search?ids=" + "x" * 256 + "%20", "'ids'"), ("/collections?token=%C2%B2", "token"),
+    ('/search?query={"title":{"eq":null}}', "'query"), ("/search?f=xml", "'f'"),
+])
+def test_what_the_document_declares_invalid_is_refused(client: FlaskClient, url: str, fragment: str):
+    response = client.get(url)
+    assert response.status_code == 400, response.get_json()
+    assert fragment in response.get_json()["description"]
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ({"limit": "5"}, "'limit'"), ({"limit": 5.0}, "'limit'"), ({"ids": ["x" * 257]}, "'ids'"),
+    ({"sortby": "-datetime"}, "'sortby'"),
+    ({"sortby": [{"field": "id", "direction": "ASC"}]}, "'sortby"), ({"fields": "id"}, "'fields'"),
+    ({"query": "{}"}, "'query'"), ({"filter-lang": ""}, "'filter-lang'"), ({"f": "json"}, "request body"),
+    ({"bbox": [0, 0, 1, 1], "intersects": {"type": "Point", "coordinates": [0, 0]}}, "bbox"),
+    ({"datetime": ""}, "'datetime'"), ({"token": ""}, "'token'"),
+])
+def test_a_body_the_document_declares_invalid_is_refused(client: FlaskClient, body: dict, fragment: str):
+    response = client.post("/search", json=body)
+    assert response.status_code == 400, response.get_json()
+    assert fragment in response.get_json()["description"]
+
+
+def test_null_body_members_are_absent_parameters(client: FlaskClient):
+    body = {"bbox": None, "datetime": None, "limit": None, "filter-lang": None, "sortby": None, "q": None}
+    assert client.post("/search", json=body).status_code == 200
+    # A list, or comma-separated text as the STAC API validator posts it.
+    assert client.post("/search", json={"collections": "studies", "ids": PINGTUNG}).get_json()["numberReturned"] == 1
+
+
+def test_an_item_without_rasters_has_no_data_to_read(client: FlaskClient):
+    response = client.get(f"/collections/studies/items/{PINGTUNG}/statistics")
+    assert response.status_code == 404 and response.get_json()["code"] == "NoRasterData"

@@ -12,7 +12,7 @@ from typing import Any
 import shapely.geometry
 
 from ..geometry import Box, bbox_boxes
-from ..times import MAX_TIME, MIN_TIME, STORE_FORMAT, normalise_timestamp, parse_timestamp
+from ..times import MAX_TIME, MIN_TIME, STORE_FORMAT, normalise_timestamp, parse_timestamp, store_form
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FAR_DAYS = 1e7  # beyond any real date: open interval ends on the R*Tree's time axis
@@ -73,7 +73,7 @@ def _store_form_and_days(raw: str) -> tuple[str, float]:
         moment = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.timezone.utc)
         return f"{whole}.{fraction}Z", (moment - EPOCH).total_seconds() / 86400 + int(fraction) / 86400e6
     moment = parse_timestamp(raw)
-    return moment.strftime(STORE_FORMAT), (moment - EPOCH).total_seconds() / 86400
+    return store_form(moment), (moment - EPOCH).total_seconds() / 86400
 
 
 def item_target(doc: dict[str, Any]) -> str:

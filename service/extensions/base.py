@@ -9,6 +9,7 @@ from flask import Blueprint
 
 from catalog.store import SearchQuery
 
+from ..contract import check_body, check_query
 from ..params import SearchParamError
 
 SEARCH = "search"            # GET and POST /search
@@ -21,20 +22,35 @@ Fields = tuple[list[str] | None, list[str]]
 
 @dataclass(frozen=True)
 class Param:
-    """One request parameter: its name, what it means, its JSON Schema, and the endpoints that take it."""
+    """One request parameter: its name, what it means, its JSON Schema, and the endpoints that take it.
+
+    The schemas are exact: the service refuses what they declare invalid (``service/contract.py`` checks
+    every value against them), and accepts what they declare valid unless a rule the description states
+    in words and JSON Schema cannot (south <= north, an interval's order) is broken.
+    """
 
     name: str
     description: str
     schema: dict[str, Any]                      # as a POST body member (and the value's type)
     where: frozenset[str] = ITEM_ENDPOINTS
-    get_schema: dict[str, Any] | None = None    # in a GET query string, when it differs (JSON sent as text)
-    style: dict[str, Any] = field(default_factory=dict)  # OpenAPI style/explode for arrays in a query string
+    get_schema: dict[str, Any] | None = None    # in a GET query string, when it differs
+    get_json: bool = False                      # in a GET query string it is JSON text (OpenAPI `content`)
     post: bool = True                           # also a member of the POST /search body
+    example: Any = None                         # a value as sent in a query string (decoded JSON for get_json)
 
     def openapi(self) -> dict[str, Any]:
-        # allowEmptyValue: an empty value means the parameter is absent.
-        return {"name": self.name, "in": "query", "description": self.description, "required": False,
-                "schema": self.get_schema or self.schema, "allowEmptyValue": True, **self.style}
+        # allowEmptyValue: an empty value means the parameter is absent. (Not said of JSON text: a tool would
+        # read it as "the JSON string '' is valid" and send "". An empty value is absent there too.)
+        out: dict[str, Any] = {"name": self.name, "in": "query", "description": self.description,
+                               "required": False}
+        if self.get_json:
+            out["content"] = {"application/json": {"schema": self.get_schema or self.schema}}
+        else:
+            out["schema"] = self.get_schema or self.schema
+            out["allowEmptyValue"] = True
+        if self.example is not None:
+            out["example"] = self.example
+        return out
 
 
 @dataclass
@@ -85,6 +101,7 @@ class ExtensionSet:
         names = [e.name for e in self.extensions]
         if len(names) != len(set(names)):
             raise ValueError(f"extension names must be unique: {names}")
+        self._documents: dict[tuple[str, str], Any] = {}
 
     @property
     def conformance(self) -> list[str]:
@@ -104,16 +121,48 @@ class ExtensionSet:
 
     def parse(self, params: Mapping[str, Any], *, method: str = "GET", endpoint: str = SEARCH,
               property_types: Mapping[str, str] | None = None) -> SearchRequest:
-        """Request parameters -> a SearchRequest; raises SearchParamError on any bad or unknown value."""
+        """Request parameters -> a SearchRequest; raises SearchParamError on any bad or unknown value.
+
+        The extensions parse first (their messages are the specific ones); then every value is checked
+        against the schema the OpenAPI document declares for it, so nothing the document calls invalid
+        gets through a parser that is more lenient.
+        """
         self.check_known(params, endpoint)
         builder = SearchBuilder(params=params, method=method, endpoint=endpoint, property_types=property_types or {})
         for extension in self.extensions:
             if extension.contribute is not None:
                 extension.contribute(builder)
+        if method == "POST":
+            check_body(params, self.body_schema(endpoint))
+        else:
+            check_query(params, self.query_parameters(endpoint))
         if builder.filters:
             builder.query.filter = (builder.filters[0] if len(builder.filters) == 1
                                     else {"op": "and", "args": builder.filters})
         return SearchRequest(query=builder.query, fields=builder.fields, output=builder.output)
+
+    def query_parameters(self, endpoint: str) -> list[dict[str, Any]]:
+        """The OpenAPI parameter objects of an endpoint's query string."""
+        key = ("query", endpoint)
+        if key not in self._documents:
+            self._documents[key] = [p.openapi() for p in self.parameters(endpoint)]
+        return self._documents[key]
+
+    def body_schema(self, endpoint: str = SEARCH) -> dict[str, Any]:
+        """The JSON Schema of a POST body: every parameter the endpoint takes that can be a body member."""
+        key = ("body", endpoint)
+        if key not in self._documents:
+            members: dict[str, Any] = {}
+            for param in self.parameters(endpoint):
+                if param.post:
+                    schema = dict(param.schema)
+                    if param.name != "fields":  # the STAC API validator requires "fields": null to be refused
+                        schema["nullable"] = True  # a null member means the parameter is absent
+                        if "enum" in schema:  # OpenAPI 3.0.3: an enum admits null only when it lists it
+                            schema["enum"] = [*schema["enum"], None]
+                    members[param.name] = schema
+            self._documents[key] = {"type": "object", "properties": members, "additionalProperties": False}
+        return self._documents[key]
 
     def warnings(self, request: SearchRequest) -> list[str]:
         return [w for e in self.extensions if e.warnings is not None for w in e.warnings(request)]

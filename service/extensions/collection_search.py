@@ -8,19 +8,20 @@ from catalog.store import CollectionQuery
 
 from ..params import MAX_LIMIT, SearchParamError, parse_bbox, parse_datetime, parse_limit
 from .base import COLLECTIONS, Extension, Param
-from .free_text import parse_q
+from .core import BBOX, BBOX_DOC, BBOX_TEXT, DATETIME, DATETIME_DOC, LIMIT
+from .free_text import Q_LIMITS, Q_TEXT, parse_q
 
 WHERE = frozenset({COLLECTIONS})
 PARAMS = (
-    Param("bbox", "Collections whose spatial extent meets this west,south,east,north box",
-          {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, where=WHERE,
-          style={"style": "form", "explode": False}),
-    Param("datetime", "Collections whose temporal extent meets this RFC 3339 instant or interval",
-          {"type": "string"}, where=WHERE),
-    Param("q", "Free text in the title, description, keywords and providers (comma = OR)", {"type": "string"},
+    Param("bbox", "Collections whose spatial extent meets this box: " + BBOX_DOC, BBOX, get_schema=BBOX_TEXT,
           where=WHERE),
-    Param("limit", f"Page size (default and maximum {MAX_LIMIT})", {"type": "integer", "minimum": 1}, where=WHERE),
-    Param("token", "Paging token from a next/prev link", {"type": "string"}, where=WHERE),
+    Param("datetime", "Collections whose temporal extent meets this " + DATETIME_DOC, DATETIME, where=WHERE),
+    Param("q", "Free text in the title, description, keywords and providers (comma = OR); " + Q_LIMITS,
+          Q_TEXT, where=WHERE),
+    Param("limit", f"Page size (default and maximum {MAX_LIMIT}; above it is served as {MAX_LIMIT})", LIMIT,
+          where=WHERE),
+    Param("token", "Paging token from a next/prev link (an offset)", {"type": "string", "pattern": "^[0-9]{1,9}$"},
+          where=WHERE),
     Param("f", "Response format (JSON)", {"type": "string", "enum": ["json"]}, where=WHERE),
 )
 

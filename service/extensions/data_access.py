@@ -21,23 +21,34 @@ from urllib.parse import quote, urlencode
 
 import orjson
 from flask import Blueprint, Response, request
+from rio_tiler.colormap import cmap
 
 from catalog.store import CatalogReader
 from rasters import Area, DataAccessError, timeseries_csv
-from rasters.assets import raster_assets
+from rasters.access import MOSAIC_METHODS
+from rasters.assets import MAX_ASSETS, raster_assets
+from rasters.bodies import BODIES
 from rasters.catalog import study_items
+from rasters.settings import RasterSettings
 
 from ..context import current_store, raster_access
+from ..contract import check_query
 from ..errors import ApiError, error_response
-from ..oas import error_responses, json_content, path_param
-from ..params import SearchParamError, parse_bbox, parse_datetime, parse_geometry, parse_list
+from ..limits import MAX_ID_CHARS
+from ..oas import AREA_GEOMETRY, error_responses, json_content, path_param
+from ..params import NUMBER, SearchParamError, parse_bbox, parse_datetime, parse_geometry, parse_list
 from ..responses import GEOJSON, base, json_response, link
 from .base import Extension
+from .core import BBOX_DOC, BBOX_TEXT, DATETIME, DATETIME_DOC
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 PICTURES = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
+COLORMAPS = sorted(cmap.list())
 STATS = ("mean", "min", "max", "median", "std", "count", "valid_percent")
-NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+_NUMBER = re.compile(NUMBER)
+LON = "-?(?:180(?:\\.0{1,15})?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\\.[0-9]{1,15})?)"
+LAT = "-?(?:90(?:\\.0{1,15})?|[1-8]?[0-9](?:\\.[0-9]{1,15})?)"
+_LON, _LAT = re.compile(LON), re.compile(LAT)
 
 bp = Blueprint("data", __name__)
 
@@ -55,11 +66,18 @@ READ_PARAMS = {"assets", "expression"}
 PICTURE_PARAMS = {"max_size", "rescale", "colormap"}
 
 
-def _check(allowed: set[str]) -> None:
+def _check(allowed: set[str], declared: list[dict[str, Any]] | None = None) -> None:
+    """Unknown parameters, then every value against the schema the OpenAPI document declares for it (before
+    any Item is looked up: a bad request is a 400 whether or not the Item exists)."""
     unknown = sorted(set(request.args) - allowed)
     if unknown:
         raise SearchParamError(f"unknown parameter(s): {', '.join(unknown)}; this endpoint takes "
                                f"{', '.join(sorted(allowed))}")
+    if declared is not None:
+        check_query(request.args, declared)
+        for name in request.args:  # a repeated parameter (rescale): every value
+            for value in request.args.getlist(name)[1:]:
+                check_query({name: value}, [p for p in declared if p["name"] == name])
 
 
 def _int(name: str, low: int, high: int) -> int | None:
@@ -72,9 +90,9 @@ def _int(name: str, low: int, high: int) -> int | None:
 
 
 def _numbers(text: str, name: str) -> list[float]:
-    parts = [p.strip() for p in text.split(",")]
-    if not all(NUMBER.match(p) for p in parts):
-        raise SearchParamError(f"'{name}' must be comma-separated numbers, got {text!r}")
+    parts = text.split(",")
+    if not all(_NUMBER.fullmatch(p) for p in parts):
+        raise SearchParamError(f"'{name}' must be comma-separated numbers, got {text[:100]!r}")
     return [float(p) for p in parts]
 
 
@@ -98,7 +116,8 @@ def _reading() -> dict[str, Any]:
 
 def _picture() -> dict[str, Any]:
     colormap = request.args.get("colormap") or None
-    return {"max_size": _int("max_size", 1, 4096), "rescale": _rescale(), "colormap": colormap}
+    return {"max_size": _int("max_size", 1, RasterSettings.max_size_cap), "rescale": _rescale(),
+            "colormap": colormap}
 
 
 def _study(store: CatalogReader, study_id: str) -> dict[str, Any]:
@@ -148,7 +167,7 @@ ITEM = "/collections/<collection_id>/items/<item_id>"
 
 @bp.get(f"{ITEM}/preview.<fmt>")
 def preview(collection_id: str, item_id: str, fmt: str) -> Response:
-    _check(AREA_PARAMS | READ_PARAMS | PICTURE_PARAMS)
+    _check(AREA_PARAMS | READ_PARAMS | PICTURE_PARAMS, PICTURE_QUERY)
     if fmt not in PICTURES:
         raise ApiError(404, "NotFound", f"no preview format {fmt!r}; use png, jpg or webp")
     store = current_store()
@@ -161,7 +180,7 @@ def preview(collection_id: str, item_id: str, fmt: str) -> Response:
 @bp.get(f"{ITEM}/overlay.<fmt>")
 def overlay(collection_id: str, item_id: str, fmt: str) -> Response:
     """A preview warped for a web map; its lon/lat bounds are in the ``Geostudies-Bounds`` header."""
-    _check(AREA_PARAMS | READ_PARAMS | PICTURE_PARAMS)
+    _check(AREA_PARAMS | READ_PARAMS | PICTURE_PARAMS, PICTURE_QUERY)
     if fmt not in ("png", "webp"):
         raise ApiError(404, "NotFound", f"no overlay format {fmt!r}; use png or webp")
     store = current_store()
@@ -175,7 +194,7 @@ def overlay(collection_id: str, item_id: str, fmt: str) -> Response:
 
 @bp.get(f"{ITEM}/clip.tif")
 def clip(collection_id: str, item_id: str) -> Response:
-    _check(AREA_PARAMS | READ_PARAMS | {"dst_crs"})
+    _check(AREA_PARAMS | READ_PARAMS | {"dst_crs"}, CLIP_QUERY)
     store = current_store()
     item = _item(store, collection_id, item_id)
     area, label = _area(store, item)
@@ -185,7 +204,7 @@ def clip(collection_id: str, item_id: str) -> Response:
 
 @bp.get(f"{ITEM}/statistics")
 def statistics(collection_id: str, item_id: str) -> Response:
-    _check(AREA_PARAMS | READ_PARAMS | {"percentiles", "histogram_bins", "histogram_range"})
+    _check(AREA_PARAMS | READ_PARAMS | {"percentiles", "histogram_bins", "histogram_range"}, STATISTICS_QUERY)
     store = current_store()
     item = _item(store, collection_id, item_id)
     area, _ = _area(store, item)
@@ -201,9 +220,10 @@ def statistics(collection_id: str, item_id: str) -> Response:
 
 @bp.get(f"{ITEM}/point/<lon>,<lat>")
 def point(collection_id: str, item_id: str, lon: str, lat: str) -> Response:
-    _check(READ_PARAMS)
-    if not (NUMBER.match(lon) and NUMBER.match(lat)) or not (-180 <= float(lon) <= 180 and -90 <= float(lat) <= 90):
-        raise SearchParamError(f"the point must be lon,lat within ±180, ±90, got {lon},{lat}")
+    _check(READ_PARAMS, READ_DOC)
+    if not (_LON.fullmatch(lon) and _LAT.fullmatch(lat)):
+        raise SearchParamError(f"the point must be lon,lat in decimal degrees within ±180, ±90, got {lon[:40]},"
+                               f"{lat[:40]}")
     item = _item(current_store(), collection_id, item_id)
     body = str((item.get("properties") or {}).get("geostudies:target") or "earth")
     return json_response(raster_access().point(item, float(lon), float(lat), body=body, **_reading()))
@@ -256,7 +276,7 @@ def study_data(store: CatalogReader, study_id: str) -> dict[str, Any]:
 
 @bp.get("/studies/<study_id>/data")
 def data(study_id: str) -> Response:
-    _check(set())
+    _check(set(), [])
     return json_response(study_data(current_store(), study_id))
 
 
@@ -276,7 +296,7 @@ def _collection_items(study_id: str) -> tuple[dict[str, Any], list[dict[str, Any
 
 @bp.get("/studies/<study_id>/timeseries")
 def timeseries(study_id: str) -> Response:
-    _check(READ_PARAMS | {"collection", "datetime", "stat", "format"})
+    _check(READ_PARAMS | {"collection", "datetime", "stat", "format"}, TIMESERIES_QUERY)
     stat = request.args.get("stat") or "mean"
     if stat not in STATS:
         raise SearchParamError(f"'stat' must be one of {', '.join(STATS)}, got {stat!r}")
@@ -294,7 +314,7 @@ def timeseries(study_id: str) -> Response:
 
 @bp.get("/studies/<study_id>/mosaic.<fmt>")
 def mosaic(study_id: str, fmt: str) -> Response:
-    _check(READ_PARAMS | PICTURE_PARAMS | {"collection", "datetime", "method"})
+    _check(READ_PARAMS | PICTURE_PARAMS | {"collection", "datetime", "method"}, MOSAIC_QUERY)
     if fmt not in ("tif", *PICTURES):
         raise ApiError(404, "NotFound", f"no mosaic format {fmt!r}; use tif, png, jpg or webp")
     study, items, collection_id = _collection_items(study_id)
@@ -308,26 +328,47 @@ def mosaic(study_id: str, fmt: str) -> Response:
 
 # -- OpenAPI -------------------------------------------------------------------------------------------
 
-def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def _q(name: str, description: str, schema: dict[str, Any] | None = None, required: bool = False) -> dict[str, Any]:
+    # An empty value means the parameter is absent (not for a required one: empty is missing).
+    out = {"name": name, "in": "query", "required": required, "description": description,
+           "schema": schema or {"type": "string"}}
+    if not required:
+        out["allowEmptyValue"] = True
+    return out
+
+
+def _json_q(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema or {"type": "string"}}
+            "content": {"application/json": {"schema": schema}}}
 
 
+def _numbers_schema(least: int, most: int) -> dict[str, Any]:
+    more = "" if most == 1 else f"(?:,{NUMBER}){{{least - 1},{most - 1}}}"
+    return {"type": "string", "pattern": f"^{NUMBER}{more}$"}
+
+
+_RANGE = f"{NUMBER},{NUMBER}"
 AREA_DOC = [
-    _q("study", "Area: the study area of this study id"),
-    _q("bbox", "Area: west,south,east,north (west > east crosses the antimeridian)"),
-    _q("geometry", "Area: a GeoJSON Polygon or MultiPolygon (JSON text)"),
-    _q("target", "Body of bbox/geometry coordinates (earth by default; moon, mars)"),
+    _q("study", "Area: the study area of this study id", {"type": "string", "maxLength": MAX_ID_CHARS}),
+    _q("bbox", "Area: " + BBOX_DOC + " (south strictly less than north, west not equal to east)", BBOX_TEXT),
+    _json_q("geometry", "Area: a GeoJSON Polygon or MultiPolygon (JSON text), valid, within lon ±180 / lat ±90",
+            AREA_GEOMETRY),
+    _q("target", "Body of bbox/geometry coordinates (earth by default)", {"type": "string", "enum": list(BODIES)}),
 ]
+_ASSET = f"[^,]{{0,{MAX_ID_CHARS}}}"
+_PERCENT = "(?:100|[1-9]?[0-9])"
 READ_DOC = [
-    _q("assets", "Comma-separated asset names (default: the Item's raster data assets; three give RGB)"),
-    _q("expression", "Band math in rio-tiler syntax over asset names or b1..bN, e.g. (nir-red)/(nir+red)"),
+    _q("assets", f"Comma-separated asset names, at most {MAX_ASSETS} (default: the Item's raster data assets; "
+       "three give RGB)", {"type": "string", "pattern": f"^{_ASSET}(?:,{_ASSET}){{0,{MAX_ASSETS - 1}}}$"}),
+    _q("expression", "Band math in rio-tiler syntax over asset names or b1..bN, e.g. (nir-red)/(nir+red)",
+       {"type": "string", "maxLength": 1000}),
 ]
 PICTURE_DOC = [
-    _q("max_size", "Longer side of the picture in pixels (default 512)", {"type": "integer", "minimum": 1,
-                                                                         "maximum": 4096}),
-    _q("rescale", "min,max stretch (repeat or ';'-separate for one range per band)"),
-    _q("colormap", "A named colormap for one band (e.g. viridis, terrain)"),
+    _q("max_size", f"Longer side of the picture in pixels (default {RasterSettings.max_size_default})",
+       {"type": "integer", "minimum": 1, "maximum": RasterSettings.max_size_cap}),
+    _q("rescale", "min,max stretch with min < max (repeat or ';'-separate for one range per band)",
+       {"type": "string", "pattern": f"^{_RANGE}(?:;{_RANGE}){{0,99}}$"}),
+    _q("colormap", "A named colormap for one band (rio-tiler's names)", {"type": "string", "enum": COLORMAPS}),
 ]
 CID, IID, SID = (path_param("collectionId", "Collection id"), path_param("itemId", "Item id"),
                  path_param("studyId", "Study id"))
@@ -347,38 +388,49 @@ def _fmt(values: list[str]) -> dict[str, Any]:
 
 
 ITEM_DOC = "/collections/{collectionId}/items/{itemId}"
+PICTURE_QUERY = [*AREA_DOC, *READ_DOC, *PICTURE_DOC]
+CLIP_QUERY = [*AREA_DOC, *READ_DOC, _q("dst_crs", "Output CRS, any PROJ understands, e.g. EPSG:3857 (default: native)",
+                                       {"type": "string", "maxLength": 1000})]
+STATISTICS_QUERY = [*AREA_DOC, *READ_DOC,
+                    _q("percentiles", "Whole numbers from 0 to 100, e.g. 2,50,98",
+                       {"type": "string", "pattern": f"^{_PERCENT}(?:,{_PERCENT}){{0,99}}$"}),
+                    _q("histogram_bins", "Histogram bins", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _q("histogram_range", "min,max of the histogram (min < max)", _numbers_schema(2, 2))]
+_COLLECTION = _q("collection", "Collection id", {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
+                 required=True)
+_WINDOW = _q("datetime", "Items in this RFC 3339 instant or interval (" + DATETIME_DOC + ")", DATETIME)
+TIMESERIES_QUERY = [_COLLECTION, _WINDOW, *READ_DOC,
+                    _q("stat", "Statistic", {"type": "string", "enum": list(STATS)}),
+                    _q("format", "json or csv", {"type": "string", "enum": ["json", "csv"]})]
+MOSAIC_QUERY = [_COLLECTION, _WINDOW, *READ_DOC, *PICTURE_DOC,
+                _q("method", "How Items are merged (first valid pixel by default)",
+                   {"type": "string", "enum": list(MOSAIC_METHODS)})]
+_LONLAT = [{**path_param("lon", "Longitude, decimal degrees within ±180"), "schema": {
+               "type": "string", "pattern": f"^{LON}$"}},
+           {**path_param("lat", "Latitude, decimal degrees within ±90"), "schema": {
+               "type": "string", "pattern": f"^{LAT}$"}}]
 PATHS = {
     f"{ITEM_DOC}/preview.{{fmt}}": _op("Preview of an area of the Item's rasters", "getItemPreview",
-                                       [CID, IID, _fmt(list(PICTURES)), *AREA_DOC, *READ_DOC, *PICTURE_DOC],
-                                       PICTURE_CONTENT),
+                                       [CID, IID, _fmt(list(PICTURES)), *PICTURE_QUERY], PICTURE_CONTENT),
     f"{ITEM_DOC}/overlay.{{fmt}}": _op("Preview warped for a web map (bounds in the Geostudies-Bounds header)",
-                                       "getItemOverlay", [CID, IID, _fmt(["png", "webp"]), *AREA_DOC, *READ_DOC,
-                                                          *PICTURE_DOC], PICTURE_CONTENT),
+                                       "getItemOverlay", [CID, IID, _fmt(["png", "webp"]), *PICTURE_QUERY],
+                                       PICTURE_CONTENT),
     f"{ITEM_DOC}/clip.tif": _op("Cloud-Optimized GeoTIFF of the area, masked outside it", "getItemClip",
-                                [CID, IID, *AREA_DOC, *READ_DOC, _q("dst_crs", "Output CRS (default: native)")],
-                                {COG: {"schema": BINARY}}),
+                                [CID, IID, *CLIP_QUERY], {COG: {"schema": BINARY}}),
     f"{ITEM_DOC}/statistics": _op("Per-band statistics over the exact area", "getItemStatistics",
-                                  [CID, IID, *AREA_DOC, *READ_DOC, _q("percentiles", "e.g. 2,50,98"),
-                                   _q("histogram_bins", "Histogram bins", {"type": "integer", "minimum": 1}),
-                                   _q("histogram_range", "min,max of the histogram")],
-                                  json_content({"type": "object"})["content"]),
+                                  [CID, IID, *STATISTICS_QUERY], json_content({"type": "object"})["content"]),
     f"{ITEM_DOC}/point/{{lon}},{{lat}}": _op("Band values at a point", "getItemPoint",
-                                             [CID, IID, path_param("lon", "Longitude"), path_param("lat", "Latitude"),
-                                              *READ_DOC], json_content({"type": "object"})["content"]),
+                                             [CID, IID, *_LONLAT, *READ_DOC],
+                                             json_content({"type": "object"})["content"]),
     "/studies/{studyId}/data": _op("The study's data Items by collection, with data links", "getStudyData",
                                    [SID], json_content({"type": "object"})["content"]),
     "/studies/{studyId}/timeseries": _op(
         "One statistic per band for every Item of the study in a collection", "getStudyTimeseries",
-        [SID, _q("collection", "Collection id (required)"), _q("datetime", "RFC 3339 interval of Items"),
-         *READ_DOC, _q("stat", "Statistic", {"type": "string", "enum": list(STATS)}),
-         _q("format", "json or csv", {"type": "string", "enum": ["json", "csv"]})],
+        [SID, *TIMESERIES_QUERY],
         {"application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}}}),
     "/studies/{studyId}/mosaic.{fmt}": _op(
         "The study's Items of a collection merged over its area", "getStudyMosaic",
-        [SID, _fmt(["tif", *PICTURES]), _q("collection", "Collection id (required)"),
-         _q("datetime", "RFC 3339 interval of Items"), *READ_DOC, *PICTURE_DOC,
-         _q("method", "first (default), highest, lowest or mean")],
-        {COG: {"schema": BINARY}, **PICTURE_CONTENT}),
+        [SID, _fmt(["tif", *PICTURES]), *MOSAIC_QUERY], {COG: {"schema": BINARY}, **PICTURE_CONTENT}),
 }
 
 EXTENSION = Extension(name="data-access", blueprint=bp, paths=PATHS)

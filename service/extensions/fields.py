@@ -1,6 +1,7 @@
 """Fields extension: which members of each Item a response carries."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..limits import MAX_FIELDS, MAX_NAME_CHARS
@@ -12,33 +13,51 @@ FIELDS_DEFAULT = ["type", "stac_version", "id", "bbox", "geometry", "links", "as
                   "properties.datetime"]
 
 
+# A field path in a query string (id, properties.title, assets.data.href, ...), with + (include, the default)
+# or - (exclude); at most MAX_FIELDS of them.
+FIELD_NAME = f"[A-Za-z0-9_@][A-Za-z0-9_:.@\\-]{{0,{MAX_NAME_CHARS - 1}}}"
+_FIELD_TEXT = f" *[+-]?{FIELD_NAME} *"
+FIELDS_PATTERN = f"^{_FIELD_TEXT}(?:,{_FIELD_TEXT}){{0,{MAX_FIELDS - 1}}}$"
+_FIELD = re.compile(f" *([+-]?)({FIELD_NAME}) *")
+_NAMES = {"type": "array", "maxItems": MAX_FIELDS, "items": {"type": "string", "maxLength": MAX_NAME_CHARS},
+          "nullable": True}  # null: not given (the STAC API validator posts "include": null)
+FIELDS_OBJECT = {"type": "object", "properties": {"include": _NAMES, "exclude": _NAMES}}
+
+
 def parse_fields(value: Any, present: bool = False) -> Fields | None:
     """Fields extension -> (include, exclude), or None when not asked (``present``: the key was sent).
 
     ``include`` is None when the request names no include at all (everything but the excludes), and
-    a list, possibly empty, when it does (empty: the default field set).
+    a list, possibly empty, when it does (empty: the default field set). At most MAX_FIELDS names are
+    included and MAX_FIELDS excluded, each at most MAX_NAME_CHARS characters.
     """
     if value is None and present:
         raise SearchParamError("'fields' must be an object like {\"include\": [...], \"exclude\": [...]}, not null")
-    if value is None:
+    if value is None or value == "":  # an empty query-string value: absent, like every parameter's
         return None
     result = _parse_fields(value)
     if result is not None:
         include, exclude = result
-        names = [*(include or []), *exclude]
-        if len(names) > MAX_FIELDS or any(len(n) > MAX_NAME_CHARS for n in names):
-            raise SearchParamError(f"'fields' may name at most {MAX_FIELDS} fields of at most {MAX_NAME_CHARS} "
-                                   "characters each")
+        if len(include or []) > MAX_FIELDS or len(exclude) > MAX_FIELDS \
+                or any(len(n) > MAX_NAME_CHARS for n in [*(include or []), *exclude]):
+            raise SearchParamError(f"'fields' may include and exclude at most {MAX_FIELDS} fields each, of at most "
+                                   f"{MAX_NAME_CHARS} characters")
     return result
 
 
 def _parse_fields(value: Any) -> Fields | None:
     if isinstance(value, str):
-        if len(value) > MAX_FIELDS * (MAX_NAME_CHARS + 2):
+        parts = value.split(",", MAX_FIELDS)
+        if len(parts) > MAX_FIELDS:
             raise SearchParamError(f"'fields' may name at most {MAX_FIELDS} fields")
-        parts = [f.strip() for f in value.split(",") if f.strip()]
-        named = [f.lstrip("+") for f in parts if not f.startswith("-")]
-        excluded = [f[1:] for f in parts if f.startswith("-")]
+        named: list[str] = []
+        excluded: list[str] = []
+        for part in parts:
+            match = _FIELD.fullmatch(part)
+            if match is None:
+                raise SearchParamError(f"'fields' entry {part[:MAX_NAME_CHARS]!r} is not a field path with an "
+                                       "optional + or - (e.g. id,properties.title,-links; no empty entries)")
+            (excluded if match.group(1) == "-" else named).append(match.group(2))
         return (named if named or not excluded else None), excluded
     if isinstance(value, dict):
         include: Any = value.get("include")
@@ -103,9 +122,8 @@ EXTENSION = Extension(
     name="fields",
     conformance=("https://api.stacspec.org/v1.0.0/item-search#fields",
                  "https://api.stacspec.org/v1.0.0/ogcapi-features#fields"),
-    params=(Param("fields", "Fields to include/exclude, e.g. id,properties.title,-links",
-                  {"type": "object", "properties": {"include": {"type": "array", "items": {"type": "string"}},
-                                                    "exclude": {"type": "array", "items": {"type": "string"}}}},
-                  get_schema={"type": "string"}),),
+    params=(Param("fields", f"Fields to include/exclude, e.g. id,properties.title,-links (at most {MAX_FIELDS} "
+                            "included and as many excluded)", FIELDS_OBJECT,
+                  get_schema={"type": "string", "pattern": FIELDS_PATTERN}, example="id,properties.title,-links"),),
     contribute=contribute,
 )

@@ -14,16 +14,17 @@ import orjson
 from flask import Blueprint, Response
 
 from catalog.store import RELEVANCE, SearchQuery
-from catalog.store.cql2sql import DATE_PROPERTIES
+from catalog.store.cql2sql import COLUMNS, DATE_PROPERTIES, PROPERTY_NAME
 
 from ..context import current_store
 from ..errors import ApiError
-from ..limits import check_cql2_text, check_expression
+from ..limits import MAX_EXPRESSION_DEPTH, MAX_NOT, MAX_VERTICES, check_cql2_text, check_expression
 from ..params import SearchParamError
 from ..responses import SCHEMA_JSON, base, json_response
 from .base import Extension, Param, SearchBuilder, SearchRequest
 
 MAX_FILTER_CHARS = 20_000
+FILTER_TEXT = {"type": "string", "maxLength": MAX_FILTER_CHARS}
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CORE_QUERYABLES: dict[str, dict[str, Any]] = {
     "id": {"title": "Item id", "type": "string"},
@@ -91,6 +92,10 @@ def parse_filter(value: Any, lang: Any) -> dict[str, Any] | None:
     key = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     canonical = orjson.loads(_canonical_filter(key, isinstance(value, str), lang))
     check_expression(canonical)  # what text parsed into: its geometries count too
+    for name in _walk_properties(canonical):  # CQL2 takes any identifier; the store, names of this form
+        if name not in COLUMNS and not PROPERTY_NAME.match(name.removeprefix("properties.")):
+            raise SearchParamError(f"'filter' property {name[:100]!r} is not a property name (letters, digits, "
+                                   "_ : . - ; see /queryables)")
     return canonical
 
 
@@ -232,9 +237,14 @@ EXTENSION = Extension(
         "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
     ),
     params=(
-        Param("filter", "CQL2 filter (text by default)", {"oneOf": [{"type": "object"}, {"type": "string"}]},
-              get_schema={"type": "string"}),
-        Param("filter-lang", "cql2-text or cql2-json", {"type": "string", "enum": ["cql2-text", "cql2-json"]}),
+        Param("filter", f"CQL2 filter: text (the default in a query string), or CQL2-JSON (an object in a body, "
+                        f"or JSON text with filter-lang=cql2-json); property names as in /queryables; at most "
+                        f"{MAX_FILTER_CHARS} characters, "
+                        f"{MAX_EXPRESSION_DEPTH} levels of nesting, {MAX_NOT} NOTs in text, {MAX_VERTICES} vertices",
+              {"oneOf": [{"type": "object"}, FILTER_TEXT]}, get_schema=FILTER_TEXT,
+              example="a_contains(\"geostudies:datasets\", ('grace-grace-fo')) AND \"geostudies:year\" >= 2024"),
+        Param("filter-lang", "cql2-text or cql2-json (it must be the language the filter is written in)",
+              {"type": "string", "enum": ["cql2-text", "cql2-json"]}),
         Param("filter-crs", "Only CRS84", {"type": "string", "enum": [CRS84]}),
     ),
     contribute=contribute,

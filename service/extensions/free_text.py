@@ -42,9 +42,12 @@ def contribute(builder: SearchBuilder) -> None:
     builder.query.q = parse_q(builder.params.get("q"))
 
 
-Q_PARAM = Param("q", "Free text (comma = OR); English words and Chinese terms",
-                {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                get_schema={"type": "string"})
+Q_LIMITS = (f"at most {MAX_Q_CHARS} characters, {MAX_Q_TERMS} terms and {MAX_Q_WORDS} words in all (terms and "
+            "words are counted by the service: a schema cannot count them)")
+Q_TEXT = {"type": "string", "maxLength": MAX_Q_CHARS}
+Q_PARAM = Param("q", "Free text (comma = OR; a list of terms in a body); English words and Chinese terms; " + Q_LIMITS,
+                {"oneOf": [Q_TEXT, {"type": "array", "maxItems": MAX_Q_TERMS, "items": Q_TEXT}]},
+                get_schema=Q_TEXT, example="屏东,doublet")
 
 EXTENSION = Extension(
     name="free-text",

@@ -15,6 +15,14 @@ MAX_QUERY_TERMS = 50  # property/operator pairs in one query
 MAX_VALUE_CHARS = 1_000
 
 
+_SCALAR = {"oneOf": [{"type": "string", "maxLength": MAX_VALUE_CHARS}, {"type": "number"}, {"type": "boolean"}]}
+_TEXT = {"type": "string", "maxLength": MAX_VALUE_CHARS}
+QUERY = {"type": "object", "maxProperties": MAX_QUERY_TERMS, "additionalProperties": {
+    "type": "object", "minProperties": 1, "additionalProperties": False, "properties": {
+        **{op: _SCALAR for op in QUERY_OPS}, "startsWith": _TEXT, "endsWith": _TEXT, "contains": _TEXT,
+        "in": {"type": "array", "minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": _SCALAR}}}}
+
+
 def _coerce(value: Any, numeric: bool, where: str = "query") -> Any:
     """Query-extension clients often send numbers as strings ("2024"); match the property's type.
 
@@ -91,6 +99,9 @@ EXTENSION = Extension(
     name="query",
     conformance=("https://api.stacspec.org/v1.0.0/item-search#query",
                  "https://api.stacspec.org/v1.0.0/ogcapi-features#query"),
-    params=(Param("query", "Query extension JSON object", {"type": "object"}, get_schema={"type": "string"}),),
+    params=(Param("query", "Query extension: {property: {operator: value}} (JSON text in a query string); property "
+                           "names as in /queryables, at most 50 conditions in all, values of a numeric property "
+                           "must be numbers (or numeric strings)", QUERY, get_json=True,
+                  example={"geostudies:year": {"gte": 2024}}),),
     contribute=contribute,
 )

@@ -70,7 +70,7 @@ PATHS = {
     "/studies/{studyId}/cite": {"get": {
         "summary": "The study's citation and data-availability statement", "operationId": "getStudyCitation",
         "parameters": [SID, {"name": "format", "in": "query", "required": False, "description": "text, bibtex or ris",
-                             "schema": {"type": "string", "enum": list(FORMATS)}}],
+                             "allowEmptyValue": True, "schema": {"type": "string", "enum": list(FORMATS)}}],
         "responses": {"200": {"description": "Citation", "content": {m: {"schema": {"type": "string"}}
                                                                     for m in MEDIA.values()}},
                       **error_responses(400, 404)}}},
