@@ -74,6 +74,12 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("'query'", "is not a valid property name", "property names (OpenAPI 3.0 has no propertyNames)"),
     ("'query'", "conditions", "a count summed over every property's operators"),
     ("'query'", "must be a number for this property", "the type of a value depends on the property's type"),
+    ("'geologic_time'", "is not a unit of the ICS chart", "the names of the ICS chart's units (a list of 179 "
+     "names in several spellings; the description points at the chart)"),
+    ("'geologic_time'", "the older end comes first", "an order between the two ends of a span"),
+    ("'geologic_time'", "write one name, or two ends", "the shape of a span (one name, or older/younger)"),
+    ("'geologic_time'", "is older than the Earth", "a range of Ma values"),
+    ("'geologic_time'", "an end of the span is empty", "the shape of a span (one name, or older/younger)"),
 )
 
 

@@ -8,6 +8,7 @@ equal what paging through ``/search`` would give. The map's filters show these c
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -19,7 +20,7 @@ from ..errors import ApiError
 from ..oas import error_responses, path_param
 from ..params import SearchParamError
 from ..responses import base, json_response, link
-from .base import SEARCH, Extension
+from .base import SEARCH, Extension, ExtensionSet
 
 CONFORMANCE = ("https://api.stacspec.org/v0.3.0/aggregation", "https://api.stacspec.org/v0.3.0/aggregation#filter",
                "https://api.stacspec.org/v0.3.0/aggregation#query")
@@ -53,7 +54,7 @@ bp = Blueprint("aggregation", __name__)
 
 
 def _names(value: Any) -> list[str]:
-    if value in (None, ""):
+    if value is None or value == "":
         return list(DEFAULT)
     names = value if isinstance(value, list) else str(value).split(",")
     if not all(isinstance(n, str) for n in names):
@@ -67,12 +68,14 @@ def _names(value: Any) -> list[str]:
 
 
 def _precision(value: Any) -> int:
-    if value in (None, ""):
+    if value is None or value == "":
         return 2
-    try:
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,3}", value):
         precision = int(value)
-    except (TypeError, ValueError):
-        raise SearchParamError(f"'{PRECISION}' must be an integer 0-12") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        precision = value
+    else:
+        raise SearchParamError(f"'{PRECISION}' must be an integer 0-12")
     if not 0 <= precision <= 12:
         raise SearchParamError(f"'{PRECISION}' must be an integer 0-12")
     return precision
@@ -87,6 +90,12 @@ def _aggregation_out(name: str, result: AggregationResult) -> dict[str, Any]:
 
 
 def _aggregate(params: dict[str, Any], method: str, collection_id: str | None) -> Response:
+    if method == "POST":  # a body's members have JSON types: a list of names, an integer zoom
+        if params.get("aggregations") is not None and not isinstance(params["aggregations"], list):
+            raise SearchParamError("'aggregations' in a POST body must be a JSON array of names")
+        zoom = params.get(PRECISION)
+        if zoom is not None and (isinstance(zoom, bool) or not isinstance(zoom, int)):
+            raise SearchParamError(f"'{PRECISION}' in a POST body must be an integer 0-12")
     names = _names(params.get("aggregations"))
     precision = _precision(params.get(PRECISION))
     search_params = {k: v for k, v in params.items() if k not in OWN_PARAMS}
@@ -179,30 +188,48 @@ def _agg_params() -> list[dict[str, Any]]:
 
 _RESULT = {"200": {"description": "AggregationCollection", "content": {"application/json": {"schema": {
     "type": "object", "required": ["type", "aggregations"],
-    "properties": {"type": {"const": "AggregationCollection"}, "aggregations": {"type": "array"}}}}}}}
+    "properties": {"type": {"type": "string", "enum": ["AggregationCollection"]},
+                   "aggregations": {"type": "array"}}}}}}}
 CID = path_param("collectionId", "Collection id")
-_BODY = {"content": {"application/json": {"schema": {
-    "type": "object", "description": "Any POST /search member, plus aggregations", "properties": {
-        "aggregations": {"type": "array", "items": {"type": "string", "enum": list(AGGREGATIONS)}},
-        PRECISION: {"type": "integer", "minimum": 0, "maximum": 12}}}}}}
-PATHS = {
-    "/aggregate": {"get": {"summary": "Counts over the Items a search matches", "operationId": "getAggregate",
-                           "parameters": _agg_params(), "responses": {**_RESULT, **error_responses(400)}},
-                   "post": {"summary": "Counts over the Items a search matches", "operationId": "postAggregate",
-                            "requestBody": _BODY, "responses": {**_RESULT, **error_responses(400, 415)}}},
-    "/aggregations": {"get": {"summary": "Available aggregations", "operationId": "getAggregations",
-                              "responses": {**_RESULT, **error_responses(400)}}},
-    "/collections/{collectionId}/aggregate": {
-        "get": {"summary": "Counts over the collection's Items a search matches",
-                "operationId": "getCollectionAggregate", "parameters": [CID, *_agg_params()],
-                "responses": {**_RESULT, **error_responses(400, 404)}},
-        "post": {"summary": "Counts over the collection's Items a search matches",
-                 "operationId": "postCollectionAggregate", "parameters": [CID], "requestBody": _BODY,
-                 "responses": {**_RESULT, **error_responses(400, 404, 415)}}},
-    "/collections/{collectionId}/aggregations": {"get": {
-        "summary": "Available aggregations of a collection", "operationId": "getCollectionAggregations",
-        "parameters": [CID], "responses": {**_RESULT, **error_responses(400, 404)}}},
+OWN_MEMBERS = {  # body members of /aggregate besides the search's (null: absent, as for every search member)
+    "aggregations": {"type": "array", "items": {"type": "string", "enum": list(AGGREGATIONS)}, "nullable": True},
+    PRECISION: {"type": "integer", "minimum": 0, "maximum": 12, "nullable": True},
 }
 
-EXTENSION = Extension(name="aggregation", conformance=CONFORMANCE, blueprint=bp, paths=PATHS,
+
+def paths_for(extensions: ExtensionSet) -> dict[str, Any]:
+    """/aggregate takes every filter /search takes (from the other extensions' declarations) plus its own."""
+    search = [p.openapi() for p in extensions.parameters(SEARCH)]
+    body = extensions.body_schema(SEARCH)
+    body = {**body, "properties": {**body["properties"], **OWN_MEMBERS}}
+    request_body = {"content": {"application/json": {"schema": body}}}
+
+    def collection_only(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [p for p in params if p["name"] != "collections"]
+
+    collection_body = {"content": {"application/json": {"schema": {
+        **body, "properties": {k: v for k, v in body["properties"].items() if k != "collections"}}}}}
+    return {
+        "/aggregate": {
+            "get": {"summary": "Counts over the Items a search matches", "operationId": "getAggregate",
+                    "parameters": [*search, *_agg_params()], "responses": {**_RESULT, **error_responses(400, 413)}},
+            "post": {"summary": "Counts over the Items a search matches", "operationId": "postAggregate",
+                     "requestBody": request_body, "responses": {**_RESULT, **error_responses(400, 413, 415)}}},
+        "/aggregations": {"get": {"summary": "Available aggregations", "operationId": "getAggregations",
+                                  "responses": {**_RESULT, **error_responses(400)}}},
+        "/collections/{collectionId}/aggregate": {
+            "get": {"summary": "Counts over the collection's Items a search matches",
+                    "operationId": "getCollectionAggregate",
+                    "parameters": [CID, *collection_only(search), *_agg_params()],
+                    "responses": {**_RESULT, **error_responses(400, 404, 413)}},
+            "post": {"summary": "Counts over the collection's Items a search matches",
+                     "operationId": "postCollectionAggregate", "parameters": [CID], "requestBody": collection_body,
+                     "responses": {**_RESULT, **error_responses(400, 404, 413, 415)}}},
+        "/collections/{collectionId}/aggregations": {"get": {
+            "summary": "Available aggregations of a collection", "operationId": "getCollectionAggregations",
+            "parameters": [CID], "responses": {**_RESULT, **error_responses(400, 404)}}},
+    }
+
+
+EXTENSION = Extension(name="aggregation", conformance=CONFORMANCE, blueprint=bp, paths_for=paths_for,
                       landing_links=landing_links)

@@ -91,6 +91,8 @@ class Extension:
     blueprint: Blueprint | None = None  # routes of its own (e.g. /queryables)
     paths: dict[str, Any] = field(default_factory=dict)  # their OpenAPI path items
     landing_links: Callable[[str], list[dict[str, Any]]] | None = None  # links it adds to the landing page
+    # OpenAPI path items that depend on the other extensions (e.g. an endpoint taking every search parameter)
+    paths_for: Callable[[ExtensionSet], dict[str, Any]] | None = None
 
 
 class ExtensionSet:
@@ -168,7 +170,11 @@ class ExtensionSet:
         return [w for e in self.extensions if e.warnings is not None for w in e.warnings(request)]
 
     def paths(self) -> dict[str, Any]:
-        return {path: item for e in self.extensions for path, item in e.paths.items()}
+        found = {path: item for e in self.extensions for path, item in e.paths.items()}
+        for extension in self.extensions:
+            if extension.paths_for is not None:
+                found.update(extension.paths_for(self))
+        return found
 
     def landing_links(self, root: str) -> list[dict[str, Any]]:
         return [lk for e in self.extensions if e.landing_links is not None for lk in e.landing_links(root)]
