@@ -57,6 +57,14 @@ def screen(request, browser):
     context.close()
 
 
+def serve_records(records: Path, db: Path):
+    """A real server (no tiles) over a catalogue built from ``records``, for tests that edit records first."""
+    store = open_store(db)
+    build(store, records, schemas=False)
+    store.close()
+    return start_server(db, env={"GEOSTUDIES_TILES": ""})
+
+
 def ready(page, url):
     page.goto(url)
     page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready'", timeout=20_000)
@@ -234,11 +242,7 @@ def test_injected_html_in_a_title_shows_as_text_and_runs_nothing(small_records: 
     data["title"]["en"] = EVIL
     data["summary"]["en"] = EVIL
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    db = tmp_path / "evil.db"
-    store = open_store(db)
-    build(store, small_records, schemas=False)
-    store.close()
-    srv = start_server(db, env={"GEOSTUDIES_TILES": ""})
+    srv = serve_records(small_records, tmp_path / "evil.db")
     try:
         context = browser.new_context()
         pg = context.new_page()
@@ -583,11 +587,7 @@ def test_record_text_on_a_dataset_page_is_escaped_linked_and_free_of_repository_
     data["sources"] = [f"{recorded} ; https://fdsn.example.test/docs"]
     data["flags"].append(f"access[0]: compared with ../shared/{recorded}, see https://fdsn.example.test/policy. {EVIL}")
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    db = tmp_path / "paths.db"
-    s = open_store(db)
-    build(s, small_records, schemas=False)
-    s.close()
-    srv = start_server(db, env={"GEOSTUDIES_TILES": ""})
+    srv = serve_records(small_records, tmp_path / "paths.db")
     try:
         context = browser.new_context()
         pg = context.new_page()
