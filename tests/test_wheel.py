@@ -65,7 +65,7 @@ def test_a_wheel_install_serves_a_map_that_renders(installed: Path, page):
             page.wait_for_timeout(100)
         assert requests.get(f"{url}/vendor/leaflet/dist/leaflet.js", timeout=5).ok
         page.goto(f"{url}/map")
-        page.wait_for_function("document.body.getAttribute('data-state') === 'ready'", timeout=20_000)
+        page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready'", timeout=20_000)
         assert page.evaluate("typeof L") == "object"
         assert page.locator(".leaflet-interactive").count() > 0  # study footprints drawn
         assert page.problems == []
