@@ -5,12 +5,13 @@ The order, for study S and another study T:
 1. **overlap**: the share of T's area that lies inside S's area (:func:`catalog.areas.share_inside`, on the
    body's ellipsoid; 0 on another body or without a geometry), the share a relevance-sorted search with S's
    area would rank by: a site study inside S counts 100 %, a global study S's area over the globe's;
-2. the number of public datasets both used;
-3. the number of disciplines both have;
-4. T's area, smallest first, then T's id.
+2. the number of gazetteer regions both lie in (``geostudies:regions``: a basin, a sea, a country);
+3. the number of public datasets both used;
+4. the number of disciplines both have;
+5. T's area, smallest first, then T's id.
 
-A study related by none of the three (no overlap, no dataset, no discipline) is not listed. Each entry says
-why in words: "overlaps 80 % of its area", "also used GRACE/GRACE-FO", "also seismology".
+A study related by none of these is not listed. Each entry says why in words: "overlaps 80 % of its area",
+"same region: Sichuan Basin, China", "also used GRACE/GRACE-FO", "also seismology".
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class Related:
     id: str
     title: str
     overlap: float
+    regions: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     disciplines: list[str] = field(default_factory=list)
     area_km2: float | None = None
@@ -36,7 +38,7 @@ class Related:
 
     def key(self) -> tuple[Any, ...]:
         area = self.area_km2 if self.area_km2 is not None else float("inf")
-        return (-self.overlap, -len(self.datasets), -len(self.disciplines), area, self.id)
+        return (-self.overlap, -len(self.regions), -len(self.datasets), -len(self.disciplines), area, self.id)
 
 
 def percent(share: float) -> str:
@@ -69,23 +71,29 @@ def related_studies(study: dict[str, Any], others: Iterable[dict[str, Any]],
     props = study.get("properties", {})
     datasets = list(dict.fromkeys(props.get("geostudies:datasets") or []))
     disciplines = list(props.get("geostudies:disciplines") or [])
+    # Features and seas before countries: "Sichuan Basin" says more than "China".
+    regions = sorted(props.get("geostudies:regions") or [], key=lambda r: (r.get("kind") == "country", r.get("name")))
     found = []
     for other in others:
         if other.get("id") == study.get("id"):
             continue
         p = other.get("properties", {})
         theirs = set(p.get("geostudies:datasets") or [])
+        their_regions = {r.get("id") for r in p.get("geostudies:regions") or []}
         entry = Related(
             id=str(other.get("id")), title=str(p.get("title") or other.get("id")),
             overlap=overlap_share(study, other),
+            regions=[str(r.get("name")) for r in regions if r.get("id") in their_regions],
             datasets=[d for d in datasets if d in theirs],
             disciplines=[d for d in disciplines if d in set(p.get("geostudies:disciplines") or [])],
             area_km2=p.get("geostudies:area_km2"),
         )
-        if not (entry.overlap > 0 or entry.datasets or entry.disciplines):
+        if not (entry.overlap > 0 or entry.regions or entry.datasets or entry.disciplines):
             continue
         if entry.overlap > 0:
             entry.reasons.append(f"overlaps {percent(entry.overlap)} % of its area")
+        if entry.regions:
+            entry.reasons.append("same region: " + ", ".join(entry.regions))
         if entry.datasets:
             entry.reasons.append("also used " + ", ".join(titles.get(d, d) for d in entry.datasets))
         if entry.disciplines:

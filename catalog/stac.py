@@ -14,6 +14,7 @@ import shapely.geometry
 
 from .access import access_links
 from .areas import area_km2
+from .gazetteer import gazetteer
 from .records import DatasetRecord, Records, StudyRecord
 from .times import day_end, day_start
 
@@ -35,6 +36,13 @@ def study_bbox(study: StudyRecord) -> list[float] | None:
     if study.study_area.geometry is None:
         return None
     return [round(v, 6) for v in shapely.geometry.shape(study.study_area.geometry).bounds]
+
+
+def regions(geometry: dict[str, Any] | None, target: str, scope: str) -> list[dict[str, Any]]:
+    """Id, kind and names of each gazetteer region a study area lies in ([] for global and lab studies)."""
+    if scope in ("global", "lab"):
+        return []
+    return [place.summary() for place in gazetteer().regions_of(geometry, target)]
 
 
 def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
@@ -60,6 +68,10 @@ def study_item(study: StudyRecord, records: Records) -> dict[str, Any]:
         # On the body's ellipsoid (areas.py); null for a study without a place (scope lab).
         "geostudies:area_km2": area_km2(geometry, study.target),
         "geostudies:places": study.study_area.places,
+        # The gazetteer's countries, seas and features the area lies in (gazetteer.py), so a search for
+        # "Taiwan" or "台湾" finds a study whose record never names them. None for global and lab studies:
+        # every country of the Earth would say nothing.
+        "geostudies:regions": regions(geometry, study.target, study.study_area.scope),
         "geostudies:area_note": study.study_area.note,
         "geostudies:datasets": [u.dataset_id for u in study.datasets if u.dataset_id],
         "geostudies:data_sources": [

@@ -136,6 +136,7 @@ def export(db: str, kind: str, path: Path, collection: str) -> None:
 @main.command()
 @db_option
 @click.option("--bbox", help="west,south,east,north")
+@click.option("--place", help="A gazetteer name (Taiwan, 青藏高原, Sichuan Basin) or id; searched by its outline")
 @click.option("--datetime", "datetime_", help="RFC 3339 instant or interval")
 @click.option("-q", "--q", "text", help="Free text (English or Chinese)")
 @click.option("--filter", "cql", help="CQL2 text filter")
@@ -144,11 +145,11 @@ def export(db: str, kind: str, path: Path, collection: str) -> None:
 @click.option("--sortby", help="Sort fields, e.g. -geostudies:area_km2 (a spatial search is sorted by relevance, "
                                "-geostudies:relevance, unless this says otherwise)")
 @click.option("--limit", default=10, show_default=True)
-def search(db: str, bbox: str | None, datetime_: str | None, text: str | None, cql: str | None,
+def search(db: str, bbox: str | None, place: str | None, datetime_: str | None, text: str | None, cql: str | None,
            collections: tuple[str, ...], geologic_time: str | None, sortby: str | None, limit: int) -> None:
     """Search items like the API's /search and print them as GeoJSON lines.
 
-    A search by --bbox is listed by relevance (the share of each study's area inside the box, then the
+    A search by --bbox or --place is listed by relevance (the share of each study's area inside the box, then the
     smallest area first), so site and regional studies come before global ones; --sortby changes that."""
     from catalog.store import RELEVANCE
     from service.extensions import ExtensionSet, default_extensions
@@ -156,7 +157,7 @@ def search(db: str, bbox: str | None, datetime_: str | None, text: str | None, c
 
     if bbox and not sortby:
         sortby = f"-{RELEVANCE}"
-    params = {"bbox": bbox, "datetime": datetime_, "q": text, "filter": cql, "limit": str(limit),
+    params = {"bbox": bbox, "place": place, "datetime": datetime_, "q": text, "filter": cql, "limit": str(limit),
               "collections": ",".join(collections) or None, "geologic_time": geologic_time, "sortby": sortby}
     try:
         search_request = ExtensionSet(default_extensions()).parse({k: v for k, v in params.items() if v is not None})

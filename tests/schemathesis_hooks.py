@@ -57,6 +57,9 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("'ids'", "lists more than", "a count of comma-separated entries (a pattern counting to 1000 is too large)"),
     ("'collections'", "lists more than", "a count of comma-separated entries"),
     ("use either 'bbox' or 'intersects'", "", "two query-string parameters that exclude each other"),
+    ("use one of 'place', 'bbox' or 'intersects'", "", "three parameters that exclude each other"),
+    ("'place'", "no place named", "the gazetteer's names (some 40,000 in several languages; GET /places lists "
+     "them as they are typed)"),
     ("give one area: study, bbox or geometry", "", "three query-string parameters that exclude each other"),
     ("'geometry'", "is not a valid GeoJSON geometry", "positions of equal dimension throughout a geometry"),
     ("'geometry'", "has coordinates outside lon [-180, 180] / lat [-90, 90]",

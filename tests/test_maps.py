@@ -376,7 +376,7 @@ def test_clear_region_is_shown_only_while_there_is_a_region(offline_server, scre
     screen.wait_for_function("() => !location.search.includes('bbox=')")
     screen.wait_for_function("() => document.body.getAttribute('data-state') === 'ready'")
     assert screen.locator("#clear-region").is_hidden()
-    assert screen.text_content("#region-status").startswith("Draw a rectangle")
+    assert screen.text_content("#region-status").startswith("Name a place, or draw a rectangle")
     assert screen.problems == []
 
 
@@ -627,3 +627,34 @@ def test_filter_choices_show_how_many_studies_each_would_match(offline_server, p
     assert counts("f-dataset")["grace-grace-fo"] == len(grace) and counts("f-dataset")[""] == len(earth)
     assert "(" in page.text_content("#f-discipline option[value='seismology']")
     assert page.problems == []
+
+
+def test_the_place_box_suggests_names_and_searches_the_chosen_place(offline_server, page, store):
+    ready(page, offline_server.url + "/map")
+    page.fill("#f-place", "Taiw")
+    page.wait_for_function("() => [...document.querySelectorAll('#place-suggestions option')]"
+                           ".some(o => o.value === 'Taiwan')")
+    assert "place=" not in page.url  # a half-typed name is suggested, not searched
+    page.fill("#f-place", "Taiwan")  # the suggestion, typed in full (as picking it from the list does)
+    page.wait_for_function("() => location.search.includes('place=Taiwan')")
+    page.wait_for_function("() => document.body.getAttribute('data-state') === 'ready'")
+    mapped = listed(page, "results")
+    assert mapped[0] == PINGTUNG
+    api = offline_server.get("/search", params={"place": "Taiwan", "collections": "studies", "limit": 100}).json()
+    regional = [f["id"] for f in api["features"] if f["properties"]["geostudies:scope"] != "global"]
+    assert mapped == regional
+    assert "Taiwan" in page.text_content("#region-status")
+    assert page.locator(".leaflet-overlay-pane path").count() > 0
+    # The place is in the download links and survives a reload from the URL.
+    assert "place=Taiwan" in page.get_attribute("#download-csv", "href")
+    ready(page, page.url)
+    assert page.input_value("#f-place") == "Taiwan" and listed(page, "results")[0] == PINGTUNG
+    page.click("#clear-region")
+    page.wait_for_function("() => !location.search.includes('place=')")
+    assert page.problems == []
+
+
+def test_an_unknown_place_says_so_with_the_nearest_names(offline_server, page):
+    ready(page, offline_server.url + "/map?place=Taiwn")
+    status = page.text_content("#status")
+    assert "no place named 'Taiwn'" in status and "Taiwan" in status

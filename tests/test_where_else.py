@@ -20,6 +20,7 @@ import shapely.geometry
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
+from catalog.gazetteer import gazetteer
 from catalog.geotime import parse_span
 from catalog.records import load_records
 from service.app import create_app
@@ -242,8 +243,16 @@ def test_every_record_with_a_geologic_span_maps_it_to_ma_on_its_item(client: Fla
 
 # -- related studies -----------------------------------------------------------------------------
 
-def brute_force_related(sid: str) -> dict[str, tuple[float, list[str], list[str]]]:
+def _regions(study) -> list[tuple[str, str]]:
+    """(id, name) of the gazetteer regions a study lies in, features and seas before countries."""
+    found = gazetteer().regions_of(study.study_area.geometry, study.target) \
+        if study.study_area.scope not in ("global", "lab") else []
+    return [(p.id, p.name) for p in sorted(found, key=lambda p: (p.kind == "country", p.name))]
+
+
+def brute_force_related(sid: str) -> dict[str, tuple[float, list[str], list[str], list[str]]]:
     here = STUDIES[sid]
+    mine_regions = _regions(here)
     out = {}
     for other in RECORDS.studies:
         if other.id == sid:
@@ -255,30 +264,36 @@ def brute_force_related(sid: str) -> dict[str, tuple[float, list[str], list[str]
         theirs = {u.dataset_id for u in other.datasets if u.dataset_id}
         datasets = list(dict.fromkeys(d for d in mine if d in theirs))
         disciplines = [d for d in here.disciplines if d in other.disciplines]
-        if share > 1e-9 or datasets or disciplines:
-            out[other.id] = (share, datasets, disciplines)
+        theirs_regions = {rid for rid, _ in _regions(other)}
+        regions = [name for rid, name in mine_regions if rid in theirs_regions]
+        if share > 1e-9 or datasets or disciplines or regions:
+            out[other.id] = (share, datasets, disciplines, regions)
     return out
 
 
 @pytest.mark.parametrize("sid", [PINGTUNG, "tibetan-plateau-uplift-mantle-delamination",
+                                 "yangtze-block-late-cretaceous-strike-slip-zhe",
                                  "grace-terrestrial-water-storage-interdecadal"])
-def test_related_studies_are_ranked_by_overlap_then_datasets_then_disciplines(client: FlaskClient, sid: str):
+def test_related_studies_are_ranked_by_overlap_then_regions_datasets_and_disciplines(client: FlaskClient, sid: str):
     doc = client.get(f"/studies/{sid}/related", query_string={"limit": 100}).get_json()
     truth = brute_force_related(sid)
     listed = {r["id"]: r for r in doc["related"]}
     assert set(listed) == set(truth) and doc["numberMatched"] == len(truth)
     titles = {d.id: d.title for d in RECORDS.datasets}
     for rid, r in listed.items():
-        share, datasets, disciplines = truth[rid]
+        share, datasets, disciplines, regions = truth[rid]
         assert r["overlap"] == pytest.approx(share, abs=2e-3)
         assert r["shared_datasets"] == datasets and r["shared_disciplines"] == disciplines
+        assert r["shared_regions"] == regions
+        assert (f"same region: {', '.join(regions)}" in r["reasons"]) == bool(regions)
         assert any(x.startswith("overlaps ") and x.endswith(" % of its area") for x in r["reasons"]) == \
             (r["overlap"] > 0)
         if datasets:
             assert f"also used {', '.join(titles[d] for d in datasets)}" in r["reasons"]
         if disciplines:
             assert f"also {', '.join(disciplines)}" in r["reasons"]
-    keys = [(-r["overlap"], -len(r["shared_datasets"]), -len(r["shared_disciplines"])) for r in doc["related"]]
+    keys = [(-r["overlap"], -len(r["shared_regions"]), -len(r["shared_datasets"]), -len(r["shared_disciplines"]))
+            for r in doc["related"]]
     assert keys == sorted(keys)
     assert len(client.get(f"/studies/{sid}/related").get_json()["related"]) == min(10, len(truth))
 

@@ -22,8 +22,8 @@ WORD = re.compile(r"[\w\u3400-\u9fff]+", re.UNICODE)
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 TEXT_FIELDS = (
     "title", "description", "keywords", "geostudies:title_zh", "geostudies:summary_zh", "geostudies:journal",
-    "geostudies:places", "geostudies:disciplines", "geostudies:datasets", "geostudies:geologic_time",
-    "sci:citation", "sci:doi",
+    "geostudies:places", "geostudies:regions", "geostudies:disciplines", "geostudies:datasets",
+    "geostudies:geologic_time", "sci:citation", "sci:doi",
 )
 
 
@@ -53,10 +53,16 @@ def document_text(doc: dict[str, Any]) -> tuple[str, str]:
     for key in TEXT_FIELDS[1:]:
         value = props.get(key)
         if isinstance(value, list):
-            parts.extend(str(v) for v in value)
+            parts.extend(_names(v) if isinstance(v, dict) else str(v) for v in value)
         elif value:
             parts.append(str(value))
     return index_text(title), index_text(" ".join(parts))
+
+
+def _names(place: dict[str, Any]) -> str:
+    """The words of a ``geostudies:regions`` entry: its names and aliases (not its id or kind)."""
+    names = [place.get("name"), place.get("name_zh"), *(place.get("aliases") or [])]
+    return " ".join(str(n) for n in names if n)
 
 
 COLLECTION_TEXT_FIELDS = ("description", "keywords", "license")

@@ -18,7 +18,7 @@
   const byId = {};
   const form = document.getElementById("filters");
   const field = name => document.getElementById("f-" + name);
-  const state = { q: "", discipline: "", dataset: "", time: "", from: "", to: "", geologic: "", bbox: "",
+  const state = { q: "", place: "", discipline: "", dataset: "", time: "", from: "", to: "", geologic: "", bbox: "",
     intersects: "", global: "" };
 
   G.addBaseMap(map, data.base).catch(() => {});
@@ -27,7 +27,7 @@
   function readUrl() {
     const params = new URLSearchParams(window.location.search);
     for (const key of Object.keys(state)) state[key] = params.get(key) || "";
-    for (const key of ["q", "discipline", "dataset", "time", "from", "to", "geologic"]) field(key).value = state[key];
+    for (const key of ["q", "place", "discipline", "dataset", "time", "from", "to", "geologic"]) field(key).value = state[key];
     document.getElementById("toggle-global").checked = state.global === "1";
   }
 
@@ -59,11 +59,12 @@
     if (datetime) body.datetime = datetime;
     if (state.geologic) body.geologic_time = state.geologic;
     if (state.q) body.q = state.q;
-    if (state.bbox) body.bbox = state.bbox.split(",").map(Number);
+    if (state.place) body.place = state.place;
+    else if (state.bbox) body.bbox = state.bbox.split(",").map(Number);
     else if (state.intersects) body.intersects = JSON.parse(state.intersects);
     // A region search lists by relevance: most of the study's area inside the region first, then the smallest,
     // so site and regional studies come before global ones.
-    if (body.bbox || body.intersects) body.sortby = [{ field: "geostudies:relevance", direction: "desc" }];
+    if (body.place || body.bbox || body.intersects) body.sortby = [{ field: "geostudies:relevance", direction: "desc" }];
     return body;
   }
 
@@ -73,6 +74,7 @@
     const params = new URLSearchParams({ collections: body.collections.join(","), limit: String(body.limit),
       "filter-lang": "cql2-json", filter: JSON.stringify(body.filter) });
     if (body.q) params.set("q", body.q);
+    if (body.place) params.set("place", body.place);
     if (body.bbox) params.set("bbox", body.bbox.join(","));
     if (body.intersects) params.set("intersects", JSON.stringify(body.intersects));
     if (format) params.set("f", format);
@@ -203,32 +205,42 @@
     box.setAttribute("data-markers", counts.mapped);
     box.setAttribute("data-global", counts.global);
     if (state.global === "1") globalLayer.addTo(map); else map.removeLayer(globalLayer);
-    if ((state.bbox || state.intersects) && footprints.getLayers().length) {
+    if ((state.place || state.bbox || state.intersects) && footprints.getLayers().length && regionLayer.getLayers().length) {
       map.fitBounds(regionLayer.getBounds().pad(0.5), { maxZoom: 7, animate: false });
     }
   }
 
-  function drawRegion() {
+  const outline = { color: "#111", weight: 2, dashArray: "5 4", fill: false };
+  async function drawRegion() {
     regionLayer.clearLayers();
-    let text = "Draw a rectangle or polygon on the map to search a region.";
-    if (state.bbox) {
+    let text = "Name a place, or draw a rectangle or polygon on the map, to search a region.";
+    if (state.place) {
+      // The outline the search used: /places/{name} resolves the name as place= does.
+      text = `Place: ${state.place}`;
+      const response = await fetch("/places/" + encodeURIComponent(state.place));
+      if (response.ok) {
+        const place = await response.json();
+        const p = place.properties;
+        regionLayer.addLayer(L.geoJSON(place.geometry, { style: outline, interactive: false }));
+        text = `Place: ${p.name}${p.name_zh ? " " + p.name_zh : ""} (${p.kind}${p.approximate ? ", approximate outline" : ""})`;
+      }
+    } else if (state.bbox) {
       const [w, s, e, n] = state.bbox.split(",").map(Number);
       regionLayer.addLayer(L.rectangle([[s, w], [n, e]], { color: "#111", weight: 2, dashArray: "5 4", fill: false,
         interactive: false }));
       text = `Region: bbox ${state.bbox}`;
     } else if (state.intersects) {
-      regionLayer.addLayer(L.geoJSON(JSON.parse(state.intersects), { style: { color: "#111", weight: 2,
-        dashArray: "5 4", fill: false }, interactive: false }));
+      regionLayer.addLayer(L.geoJSON(JSON.parse(state.intersects), { style: outline, interactive: false }));
       text = "Region: drawn polygon";
     }
     document.getElementById("region-status").textContent = text;
-    document.getElementById("clear-region").hidden = !(state.bbox || state.intersects);
+    document.getElementById("clear-region").hidden = !(state.place || state.bbox || state.intersects);
   }
 
   let generation = 0;
   async function refresh() {
     writeUrl();
-    drawRegion();
+    const region = drawRegion().catch(() => {});
     updateDownloads();
     const mine = ++generation;
     const status = document.getElementById("status");
@@ -236,6 +248,7 @@
     document.body.setAttribute("data-state", "loading");
     try {
       const features = await fetchAll(searchBody());
+      await region;  // render() fits the map to the region's outline
       if (mine !== generation) return;
       render(features);
       status.textContent = `${features.length} ${features.length === 1 ? "study matches" : "studies match"}`;
@@ -248,9 +261,41 @@
   }
 
   // -- controls -----------------------------------------------------------------------------
+  // The place box suggests names as they are typed (GET /places) and searches once a name is chosen: a
+  // suggestion picked or typed in full, or Enter / leaving the box. A half-typed name is not searched.
+  let suggesting;
+  const suggestions = document.getElementById("place-suggestions");
+  function choosePlace(value) {
+    state.place = value; state.bbox = ""; state.intersects = "";
+    clearTimeout(typing);
+    refresh();
+  }
+  function suggestPlaces(text) {
+    clearTimeout(suggesting);
+    suggesting = setTimeout(async () => {
+      const response = await fetch("/places?limit=8&q=" + encodeURIComponent(text));
+      if (!response.ok) return;
+      const found = (await response.json()).places;
+      suggestions.replaceChildren(...found.map(p => G.el("option", { value: p.name,
+        label: `${p.name_zh ? p.name_zh + " · " : ""}${p.kind}` })));
+      document.body.setAttribute("data-suggestions", String(found.length));
+      if (found.some(p => [p.name, p.name_zh, ...(p.aliases || [])].includes(text))) choosePlace(text);
+    }, 150);
+  }
+  field("place").addEventListener("change", event => {
+    const value = event.target.value.trim();
+    if (value !== state.place) choosePlace(value);
+  });
+
   let typing;
   form.addEventListener("input", event => {
     const key = event.target.name;
+    if (key === "place") {
+      const value = event.target.value.trim();
+      if (!value && state.place) choosePlace("");
+      else if (value) suggestPlaces(value);
+      return;
+    }
     if (!(key in state)) return;
     state[key] = event.target.value.trim();
     clearTimeout(typing);
@@ -263,7 +308,7 @@
     setTimeout(refresh, 0);
   });
   document.getElementById("clear-region").addEventListener("click", () => {
-    state.bbox = ""; state.intersects = ""; refresh();
+    state.place = ""; state.bbox = ""; state.intersects = ""; field("place").value = ""; refresh();
   });
   document.getElementById("toggle-global").addEventListener("change", event => {
     state.global = event.target.checked ? "1" : "";
@@ -283,12 +328,13 @@
       const west = b.getEast() - b.getWest() >= 360 ? -180 : wrap(b.getWest());
       const east = b.getEast() - b.getWest() >= 360 ? 180 : wrap(b.getEast());
       state.bbox = [west, Math.max(-90, b.getSouth()), east, Math.min(90, b.getNorth())].map(round).join(",");
-      state.intersects = "";
+      state.intersects = ""; state.place = ""; field("place").value = "";
     } else {
+      state.place = "";
       const geometry = event.layer.toGeoJSON().geometry;
       geometry.coordinates = geometry.coordinates.map(ring => ring.map(([x, y]) => [wrap(x), y]));
       state.intersects = JSON.stringify(geometry);
-      state.bbox = "";
+      state.bbox = ""; field("place").value = "";
     }
     refresh();
   });

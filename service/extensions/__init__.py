@@ -38,6 +38,7 @@ def default_extensions() -> list[Extension]:
         formats,
         free_text,
         geologic_time,
+        places,
         query,
         related,
         replication,
@@ -45,6 +46,6 @@ def default_extensions() -> list[Extension]:
     )
 
     return [core.EXTENSION, bodies.EXTENSION, free_text.EXTENSION, filter.EXTENSION, query.EXTENSION,
-            geologic_time.EXTENSION, sort.EXTENSION, fields.EXTENSION, formats.EXTENSION,
+            geologic_time.EXTENSION, sort.EXTENSION, places.EXTENSION, fields.EXTENSION, formats.EXTENSION,
             collection_search.EXTENSION, data_access.EXTENSION, replication.EXTENSION, related.EXTENSION,
             aggregation.EXTENSION]

@@ -1,6 +1,6 @@
 """Related studies: ``/studies/{id}/related``, the other studies done in the same place or with the same data.
 
-Ranked by :func:`catalog.related.related_studies` (area overlap, then shared datasets, then shared
+Ranked by :func:`catalog.related.related_studies` (area overlap, then shared gazetteer regions, datasets and
 disciplines), each with the reasons in words. The study page's "Other studies here" is drawn from it.
 """
 from __future__ import annotations
@@ -42,16 +42,17 @@ def related(study_id: str) -> Response:
     found = related_studies(item, store.iter_items(item.get("collection") or "studies"), titles)
     root = base()
     entries = [{
-        "id": r.id, "title": r.title, "overlap": round(r.overlap, 6), "shared_datasets": r.datasets,
-        "shared_disciplines": r.disciplines, "area_km2": r.area_km2, "reasons": r.reasons,
+        "id": r.id, "title": r.title, "overlap": round(r.overlap, 6), "shared_regions": r.regions,
+        "shared_datasets": r.datasets, "shared_disciplines": r.disciplines, "area_km2": r.area_km2,
+        "reasons": r.reasons,
         "links": [link("self", f"{root}/collections/studies/items/{quote(r.id)}", "application/geo+json"),
                   link("alternate", f"{root}/studies/{quote(r.id)}", "text/html", title="Study page")],
     } for r in found[:limit]]
     here = f"{root}/studies/{quote(study_id)}/related"
     return json_response({
         "study": study_id, "numberMatched": len(found), "numberReturned": len(entries), "related": entries,
-        "order": "area overlap (share of the other study's area inside this one's), then shared datasets, then "
-                 "shared disciplines",
+        "order": "area overlap (share of the other study's area inside this one's), then shared regions, then "
+                 "shared datasets, then shared disciplines",
         "links": [link("self", here + (f"?limit={limit}" if limit != DEFAULT_LIMIT else "")),
                   link("about", f"{root}/collections/studies/items/{quote(study_id)}", "application/geo+json")],
     })
@@ -60,6 +61,7 @@ def related(study_id: str) -> Response:
 ENTRY = {"type": "object", "required": ["id", "title", "overlap", "reasons"], "properties": {
     "id": {"type": "string"}, "title": {"type": "string"},
     "overlap": {"type": "number", "minimum": 0, "maximum": 1},
+    "shared_regions": {"type": "array", "items": {"type": "string"}},
     "shared_datasets": {"type": "array", "items": {"type": "string"}},
     "shared_disciplines": {"type": "array", "items": {"type": "string"}},
     "area_km2": {"type": "number", "nullable": True},
@@ -67,7 +69,7 @@ ENTRY = {"type": "object", "required": ["id", "title", "overlap", "reasons"], "p
     "links": {"type": "array", "items": {"type": "object"}}}}
 PATHS = {
     "/studies/{studyId}/related": {"get": {
-        "summary": "Other studies ranked by area overlap, then shared datasets, then shared disciplines, with reasons",
+        "summary": "Other studies ranked by area overlap, then shared regions, datasets and disciplines, with reasons",
         "operationId": "getRelatedStudies",
         "parameters": [path_param("studyId", "Study id"),
                        {"name": "limit", "in": "query", "required": False,
