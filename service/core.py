@@ -16,39 +16,12 @@ from .errors import ApiError
 from .extensions import COLLECTIONS, ITEMS, SEARCH, SearchRequest
 from .extensions.collection_search import parse_collection_query
 from .extensions.fields import apply_fields
-from .limits import check_json_depth
 from .links import QUERYABLES_REL, collection_out, item_json_out, item_out, page_links
 from .params import SearchParamError
+from .request_body import json_body
 from .responses import GEOJSON, OPENAPI, SCHEMA_JSON, base, json_response, link, self_url, wants_html
 
 bp = Blueprint("stac", __name__)
-
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object body ({} when there is none), checked before anything parses it.
-
-    Only ``application/json`` (or a ``+json`` type) is read: a form or multipart Content-Type is a 415, not a
-    body silently ignored. The size cap (``max_body_bytes``) holds for chunked bodies too: the server
-    de-chunks and counts them, and Flask's ``MAX_CONTENT_LENGTH`` checks what arrives.
-    """
-    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if not has_body:
-        return {}
-    mimetype = request.mimetype
-    if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
-        raise ApiError(415, "UnsupportedMediaType", f"a request body must be application/json, not "
-                       f"{(request.content_type or 'a body without Content-Type')[:100]!r}")
-    data = request.get_data(cache=True)
-    if not data:
-        return {}
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "InvalidRequestBody", f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "InvalidRequestBody", "request body must be a JSON object")
-    check_json_depth(body, "request body")
-    return body
 
 
 def _request_params() -> tuple[dict[str, Any], str]:

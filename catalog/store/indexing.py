@@ -12,7 +12,7 @@ from typing import Any
 import shapely.geometry
 
 from ..geometry import Box, bbox_boxes
-from ..times import MAX_TIME, MIN_TIME, STORE_FORMAT, normalise_timestamp, parse_timestamp, store_form
+from ..times import MAX_TIME, MIN_TIME, normalise_timestamp, parse_timestamp, store_form
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FAR_DAYS = 1e7  # beyond any real date: open interval ends on the R*Tree's time axis
@@ -95,8 +95,8 @@ def days(stamp: str | None, default: float) -> float:
     """A stored timestamp as days since 1970 (the time axis of the space-time R*Tree)."""
     if stamp is None or stamp in (MIN_TIME, MAX_TIME):
         return default
-    parsed = dt.datetime.strptime(stamp, STORE_FORMAT).replace(tzinfo=dt.timezone.utc)
-    return (parsed - EPOCH).total_seconds() / 86400
+    # fromisoformat reads the store's fixed form ~40x faster than strptime (twice per Item loaded or searched).
+    return (dt.datetime.fromisoformat(stamp) - EPOCH).total_seconds() / 86400
 
 
 def collection_index_rows(doc: dict[str, Any]) -> tuple[str, str, list[Box]]:

@@ -19,6 +19,7 @@ from ..context import current_config, current_store, state
 from ..errors import ApiError
 from ..oas import error_responses, path_param
 from ..params import SearchParamError
+from ..request_body import json_body
 from ..responses import base, json_response, link
 from .base import SEARCH, Extension, ExtensionSet
 
@@ -125,8 +126,6 @@ def _aggregate(params: dict[str, Any], method: str, collection_id: str | None) -
 
 
 def _params() -> tuple[dict[str, Any], str]:
-    from ..core import json_body
-
     if request.method == "POST":
         return json_body(), "POST"
     return dict(request.args.items()), "GET"
