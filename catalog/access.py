@@ -284,10 +284,10 @@ def _window(ds: DatasetRecord, use: DatasetUse, route: AccessRoute, span: TimeSp
         end = hi
     if start > end:
         flags.append(f"{ds.id}: no {route.kind} access link: the study's time span ({span.start} to {span.end}) "
-                     f"lies outside the dataset's extent ({lo or '…'} to {hi or 'ongoing'})")
+                     f"lies outside the dataset's extent ({lo or '…'} to {hi or 'open end'})")
         return None, False
     if (start, end) != (span.start, span.end):
-        notes.append(f"time window clipped to the dataset's extent ({lo or '…'} to {hi or 'ongoing'}): "
+        notes.append(f"time window clipped to the dataset's extent ({lo or '…'} to {hi or 'open end'}): "
                      f"{start} to {end} of the study's {span.start} to {span.end}")
     return (start, end), True
 
