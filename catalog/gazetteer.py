@@ -3,8 +3,8 @@
 Three sources (``catalog/data/gazetteer/``; ``scripts/gazetteer_data.py`` regenerates the derived two):
 
 - countries: Natural Earth 1:50m outlines, ISO 3166-1 names and their Chinese translations;
-- cities: GeoNames cities of 15,000 people or more (and well-known ones of no recorded population), searched as a disc of :data:`CITY_RADIUS_KM` round the
-  point GeoNames gives;
+- cities: GeoNames cities of 15,000 people or more (and well-known ones of no recorded population),
+  searched as a disc of :data:`CITY_RADIUS_KM` round the point GeoNames gives;
 - curated features (``features.yaml``): oceans, seas, trenches, plateaus, basins, ranges, rifts, lunar and
   martian features, each with its source and a coarse outline flagged ``approximate``.
 
