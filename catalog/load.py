@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,17 @@ def read_ndjson(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
+def expected_lines(path: Path, sample: int = 100) -> int:
+    """About how many lines ``path`` has: its size over the mean length of its first ``sample`` lines."""
+    total = n = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            total, n = total + len(line), n + 1
+            if n >= sample:
+                break
+    return round(path.stat().st_size / (total / n)) if n and total else 0
+
+
 def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = None, skip_invalid: bool = False,
                progress: Callable[[int], None] | None = None) -> LoadReport:
     """Upsert every Item of ``path`` (and first ``collection``) in one transaction; see the module doc.
@@ -180,8 +192,10 @@ def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = 
     collection_id = collection["id"] if collection else None
     problems: list[Problem] = []
     batch: list[RawItem] = []
+    # An optional store capability (SQLiteStore has it): told how many Items are coming, it may defer index work.
+    bulk_write = getattr(store, "bulk_write", None)
     try:
-        with store.transaction():
+        with store.transaction(), (bulk_write(expected_lines(path)) if bulk_write else nullcontext()):
             if collection is not None:
                 store.upsert_collection({"geostudies:kind": "user", **collection})
             for number, line in read_ndjson(path):

@@ -181,3 +181,86 @@ def test_counts_are_exact_whether_the_first_page_holds_every_match_or_not(store,
         page = store.search(SearchQuery(bbox=bbox, limit=3))
         assert page.matched == len(truth) and len(page.items) == min(3, len(truth))
         assert (page.next_token is not None) == (len(truth) > 3)
+
+
+def _scenes(n: int, seed: int, prefix: str = "b") -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        x, y = rng.uniform(-170, 169), rng.uniform(-80, 79)
+        out.append({"type": "Feature", "stac_version": "1.1.0", "id": f"{prefix}{i}", "collection": "scenes-a",
+                    "bbox": [x, y, x + 1, y + 1], "geometry": {"type": "Polygon", "coordinates": [
+                        [[x, y], [x + 1, y], [x + 1, y + 1], [x, y + 1], [x, y]]]},
+                    "properties": {"datetime": f"20{16 + i % 9}-0{1 + i % 9}-01T00:00:00Z",
+                                   "eo:cloud_cover": i % 100}, "assets": {}, "links": []})
+    return out
+
+
+def _indexes(conn) -> list[tuple[str, str]]:
+    return conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items' "
+                        "ORDER BY name").fetchall()
+
+
+def test_a_bulk_write_builds_the_indexes_after_the_rows_and_ends_with_the_same_indexes_and_plans(
+        store, tmp_path: Path, monkeypatch):
+    from catalog.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BULK_ITEMS", 100)  # the threshold, not the mechanism, is scaled down
+    path = tmp_path / "bulk.db"
+    with open_store(path) as bulk, open_store(tmp_path / "rows.db") as by_row:
+        for s in (bulk, by_row):
+            s.upsert_collection({"type": "Collection", "id": "scenes-a", "stac_version": "1.1.0", "description": "a",
+                                 "license": "other", "links": [], "extent": {
+                                     "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                     "temporal": {"interval": [[None, None]]}}})
+        before = _indexes(bulk.conn)
+        dropped: list[int] = []
+        with bulk.transaction(), bulk.bulk_write(500):
+            dropped.append(len(_indexes(bulk.conn)))
+            bulk.upsert_items(_scenes(500, 3))
+        by_row.upsert_items(_scenes(500, 3))
+        assert dropped[0] < len(before)  # the secondary indexes were gone while the rows went in
+        assert _indexes(bulk.conn) == before == _indexes(by_row.conn)
+        assert bulk.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        query = SearchQuery(bbox=BOX, collections=["scenes-a"], sortby=[("datetime", False)], limit=50)
+        assert [i["id"] for i in bulk.search(query).items] == [i["id"] for i in by_row.search(query).items]
+        # Fewer items coming than are stored already: nothing is dropped (rebuilding would cost more).
+        with bulk.transaction(), bulk.bulk_write(200):
+            assert _indexes(bulk.conn) == before
+
+
+def test_a_failed_bulk_write_rolls_back_with_its_indexes_intact(tmp_path: Path, monkeypatch):
+    from catalog.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BULK_ITEMS", 100)
+    with open_store(tmp_path / "bulk.db") as s:
+        s.upsert_collection({"type": "Collection", "id": "scenes-a", "stac_version": "1.1.0", "description": "a",
+                             "license": "other", "links": [], "extent": {
+                                 "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                 "temporal": {"interval": [[None, None]]}}})
+        before = _indexes(s.conn)
+        with pytest.raises(RuntimeError), s.transaction(), s.bulk_write(1000):
+            s.upsert_items(_scenes(300, 5))
+            raise RuntimeError("the load failed half-way")
+        assert _indexes(s.conn) == before and s.count_items() == 0
+        # Caught inside the transaction, which then commits: the indexes are back before the commit.
+        with s.transaction():
+            try:
+                with s.bulk_write(1000):
+                    s.upsert_items(_scenes(300, 5))
+                    raise RuntimeError("caught by the caller")
+            except RuntimeError:
+                pass
+        assert _indexes(s.conn) == before and s.count_items() == 300
+
+
+def test_the_load_estimates_how_many_items_a_file_holds_from_its_first_lines(tmp_path: Path):
+    import orjson
+
+    from catalog.load import expected_lines
+
+    path = tmp_path / "items.ndjson"
+    path.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in _scenes(2000, 9)))
+    assert 1800 <= expected_lines(path) <= 2200
+    (tmp_path / "empty.ndjson").write_bytes(b"")
+    assert expected_lines(tmp_path / "empty.ndjson") == 0

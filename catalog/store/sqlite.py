@@ -74,6 +74,11 @@ LOG = logging.getLogger("geostudies.store")
 COUNT_WITH_PAGE = 1000  # a first page of a search reads up to this many matches, and counts them if that is all
 CACHE_KIB = 64 * 1024  # page cache per connection (KiB): the R*Tree and indexes of 10^6 items stay in memory
 MMAP_BYTES = 4 << 30   # reads through the OS page cache instead of copying pages
+# A bulk write of this many Items or more, and at least as many as are stored already, drops the items
+# table's secondary indexes and builds them again after the rows (one sort each) instead of updating them row
+# by row: at 10^6 Items the row-by-row B-tree updates no longer fit the page cache and spill to the WAL.
+BULK_ITEMS = 100_000
+BULK_CACHE_KIB = 256 * 1024  # page cache while a bulk write runs (then back to CACHE_KIB)
 
 
 def _dumps(doc: Any) -> str:
@@ -435,6 +440,33 @@ class SQLiteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise storage_error(exc, self.path) from exc
+
+    @contextmanager
+    def bulk_write(self, expected_items: int) -> Iterator[None]:
+        """A hint that about ``expected_items`` Items are about to be written in the current transaction.
+
+        When that is :data:`BULK_ITEMS` or more and no fewer than the Items already stored, the items
+        table's secondary indexes are dropped for the writes and created again at the end (inside the same
+        transaction, so a rollback brings them back as they were, and readers never see them missing), and
+        the page cache is larger meanwhile. Otherwise nothing changes. Writes and reads are correct either way.
+        """
+        conn = self.conn
+        if not conn.in_transaction or expected_items < BULK_ITEMS or expected_items < self.count_items():
+            yield
+            return
+        indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items' "
+                               "AND sql IS NOT NULL").fetchall()  # not the UNIQUE (collection, id): upserts need it
+        conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+        try:
+            for name, _ in indexes:
+                conn.execute(f'DROP INDEX "{name}"')
+            yield
+        finally:
+            # Also after an error: whoever catches it may still commit, and must not commit a table without
+            # its indexes.
+            for _, sql in indexes:
+                conn.execute(sql)
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     # -- collections -------------------------------------------------------------------------
     def upsert_collection(self, doc: dict[str, Any]) -> Outcome:
