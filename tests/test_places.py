@@ -234,3 +234,4 @@ def test_the_shipped_data_files_are_what_the_generator_makes_from_their_sources(
     shipped = REPO / "catalog" / "data" / "gazetteer"
     assert json.loads((shipped / "countries.geojson").read_text()) == module.countries()
     assert (shipped / "cities.tsv").read_text() == module.cities()
+

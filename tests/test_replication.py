@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from flask.testing import FlaskClient
 
+from catalog.store import open_store
 from service.app import create_app
 from service.config import ServiceConfig
 
@@ -106,3 +107,26 @@ def test_dataset_and_study_pages_show_what_the_records_say(client: FlaskClient):
     assert "static (does not vary in time)" in client.get("/datasets/srtm").get_data(as_text=True)
     study = client.get(f"/studies/{PINGTUNG}").get_data(as_text=True)
     assert f'href="/studies/{PINGTUNG}/script.py"' in study and "Data availability" in study
+
+
+def test_a_dataset_page_says_when_its_licence_is_not_established(client: FlaskClient, catalogue_db: Path):
+    """A Collection whose licence is STAC's "other" with no terms link says "not established", never just
+    "other" (which reads as a known licence of another kind); one with terms links them."""
+    unknown = known = None
+    with open_store(catalogue_db, readonly=True) as store:
+        collections = store.collections()
+    for c in collections:
+        if c["id"] == "studies":
+            continue
+        terms = [lk for lk in c["links"] if lk["rel"] == "license"]
+        if c["license"] == "other" and not terms:
+            unknown = unknown or c["id"]
+        elif c["license"] == "other":
+            known = known or (c["id"], terms[0]["href"])
+    assert unknown and known
+    page = client.get(f"/datasets/{unknown}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    licence = page.split('id="licence">', 1)[1].split("</dd>", 1)[0]
+    assert licence.startswith("not established")
+    page = client.get(f"/datasets/{known[0]}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    licence = page.split('id="licence">', 1)[1].split("</dd>", 1)[0]
+    assert licence.startswith("other") and "terms</a>" in licence
