@@ -175,7 +175,7 @@ def search(db: str, bbox: str | None, place: str | None, datetime_: str | None, 
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Processes.")
-@click.option("--threads", default=4, show_default=True, type=int, help="Application threads per process.")
+@click.option("--threads", default=2, show_default=True, type=int, help="Application threads per process.")
 @click.option("--timeout", default=60.0, show_default=True, type=float,
               help="Seconds a request may run before its process is restarted.")
 @click.option("--request-timeout", default=30.0, show_default=True, type=float,

@@ -49,7 +49,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2                  # processes (each with its own socket, SO_REUSEPORT)
-    threads: int = 4                  # application threads per process
+    threads: int = 2                  # application threads per process (more only add GIL waits: README)
     connection_limit: int = 1000      # open connections per process; past it, accepting pauses
     max_request_line: int = 65_600    # just above the app's 64 KiB URL cap (method and version on top)
     max_header_bytes: int = 131_072   # request line + headers
