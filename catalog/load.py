@@ -10,9 +10,10 @@ parse of a Sentinel-2 Item costs ~10x more here), and the line's own bytes are w
 """
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,20 @@ def read_ndjson(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for a load: decoding allocates millions of small acyclic objects, and
+    the collector's passes over them cost ~16 % of a load's time (measured: 7,479 against 8,890 items/s at
+    10^5); reference counting still frees everything. Restored as it was afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def expected_lines(path: Path, sample: int = 100) -> int:
     """About how many lines ``path`` has: its size over the mean length of its first ``sample`` lines."""
     total = n = 0
@@ -195,7 +210,7 @@ def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = 
     # An optional store capability (SQLiteStore has it): told how many Items are coming, it may defer index work.
     bulk_write = getattr(store, "bulk_write", None)
     try:
-        with store.transaction(), (bulk_write(expected_lines(path)) if bulk_write else nullcontext()):
+        with paused_gc(), store.transaction(), (bulk_write(expected_lines(path)) if bulk_write else nullcontext()):
             if collection is not None:
                 store.upsert_collection({"geostudies:kind": "user", **collection})
             for number, line in read_ndjson(path):
