@@ -73,7 +73,11 @@ def _as_dates(args: list[Any]) -> list[Any]:
 
 
 class Translator:
-    """Builds (sql, params) for one CQL2-JSON expression."""
+    """Builds (sql, params) for one CQL2-JSON expression (SQLite's dialect; ``pg_sql.PgTranslator`` overrides
+    the hooks below for PostgreSQL: the placeholder, booleans, and how values are compared)."""
+
+    PLACEHOLDER = "?"
+    TRUE, FALSE = "1", "0"
 
     def __init__(self, spatial_sql: SpatialSQL, queryables: set[str] | None = None):
         self.spatial_sql = spatial_sql
@@ -100,7 +104,7 @@ class Translator:
         if isinstance(value, int) and not -2**63 <= value < 2**63:
             raise QueryError(f"number out of range in filter: {_brief(value)}")
         self.params.append(value)
-        return "?"
+        return self.PLACEHOLDER
 
     def _instant(self, node: Any, open_end: str) -> str:
         """One end of an interval: '..' (open), a timestamp or date (text or object), or a property."""
@@ -165,7 +169,7 @@ class Translator:
 
     def _bool(self, node: Any) -> str:
         if isinstance(node, bool):
-            return "1" if node else "0"
+            return self.TRUE if node else self.FALSE
         if not isinstance(node, dict) or not isinstance(node.get("op"), str):
             raise QueryError("a filter must be a boolean expression")
         op, args = node["op"].lower(), node.get("args", [])
@@ -180,16 +184,15 @@ class Translator:
         if op in ("=", "<>", "<", "<=", ">", ">=", "between"):
             args = _as_dates(args)
         if op in ("=", "<>", "<", "<=", ">", ">="):
-            return f"({self._comparable(args[0])} {op} {self._comparable(args[1])})"
+            return self._compare(op, args[0], args[1])
         if op == "like":
-            return f"({self._value(args[0])} LIKE {self._value(args[1])} ESCAPE '\\')"
+            return self._like(args[0], args[1])
         if op == "between":
-            return f"({self._comparable(args[0])} BETWEEN {self._comparable(args[1])} AND {self._comparable(args[2])})"
+            return self._between(args[0], args[1], args[2])
         if op == "in":
-            values = args[1] if isinstance(args[1], list) else [args[1]]
-            return f"({self._value(args[0])} IN ({', '.join(self._value(v) for v in values)}))"
+            return self._in(args[0], args[1] if isinstance(args[1], list) else [args[1]])
         if op == "isnull":
-            return f"({self._value(args[0])} IS NULL)"
+            return self._isnull(args[0])
         if op.startswith("s_"):
             return self._spatial(op, args)
         if op.startswith("t_") or op == "anyinteracts":
@@ -197,6 +200,21 @@ class Translator:
         if op.startswith("a_"):
             return self._array(op, args)
         raise QueryError(f"unsupported filter operator {node['op']!r}")
+
+    def _compare(self, op: str, left: Any, right: Any) -> str:
+        return f"({self._comparable(left)} {op} {self._comparable(right)})"
+
+    def _like(self, value: Any, pattern: Any) -> str:
+        return f"({self._value(value)} LIKE {self._value(pattern)} ESCAPE '\\')"
+
+    def _between(self, value: Any, low: Any, high: Any) -> str:
+        return f"({self._comparable(value)} BETWEEN {self._comparable(low)} AND {self._comparable(high)})"
+
+    def _in(self, value: Any, values: list[Any]) -> str:
+        return f"({self._value(value)} IN ({', '.join(self._value(v) for v in values)}))"
+
+    def _isnull(self, value: Any) -> str:
+        return f"({self._value(value)} IS NULL)"
 
     def _comparable(self, node: Any) -> str:
         if isinstance(node, dict) and node.get("property") == "datetime":
@@ -229,7 +247,7 @@ class Translator:
             params = self.params
         finally:
             self.params = saved
-        n_lo, n_hi = lo.count("?"), hi.count("?")
+        n_lo, n_hi = lo.count(self.PLACEHOLDER), hi.count(self.PLACEHOLDER)
         if n_lo + n_hi == len(params):
             return (lo, params[:n_lo]), (hi, params[n_lo:])
         return (lo, params), (hi, params)  # an instant: the same sql and parameters at both ends

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache, wraps
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ import orjson
 import shapely
 import shapely.geometry
 
-from ..areas import UnknownBody, covers_body, shape_area_km2, share_inside
 from ..geometry import bbox_boxes, bbox_shape
 from ..times import MIN_TIME, utc_now
 from . import itemjson, tokens
@@ -45,6 +44,10 @@ from .indexing import (
     json_type,
 )
 from .itemjson import ItemJSON
+from .relevance import prepared as _prepared
+from .relevance import relevance_key as _relevance_key
+from .relevance import share as _share
+from .relevance import whole as _whole
 from .sqlite_docs import TRAIN_AFTER, DocCodec
 from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
@@ -103,13 +106,6 @@ def _index_boxes(doc: Any, bounds: Any) -> list[tuple[float, float, float, float
     return boxes
 
 
-@lru_cache(maxsize=64)
-def _prepared(wkb: bytes) -> Any:
-    geom = shapely.from_wkb(wkb)
-    shapely.prepare(geom)
-    return geom
-
-
 def _intersects(item_wkb: bytes | None, query_wkb: bytes) -> int:
     if item_wkb is None:
         return 0
@@ -129,48 +125,6 @@ def _contains(item_wkb: bytes | None, query_wkb: bytes) -> int:
 
 
 SPATIAL_FUNCTIONS = {"s_intersects": "gs_intersects", "s_within": "gs_within", "s_contains": "gs_contains"}
-
-# The query areas that relevance sorts measure against, by key: the key (a digest) goes into the SQL text, so
-# the sort expression is the same in the select list, the ORDER BY and a token's keyset condition.
-_RELEVANCE_AREAS: dict[str, tuple[bytes, str]] = {}
-_RELEVANCE_KEEP = 256
-
-
-def _relevance_key(shape: Any, target: str | None) -> str:
-    wkb = shapely.to_wkb(shape)
-    body = (target or "earth").lower()
-    key = hashlib.blake2b(wkb + body.encode(), digest_size=10).hexdigest()
-    if key not in _RELEVANCE_AREAS:
-        if len(_RELEVANCE_AREAS) >= _RELEVANCE_KEEP:
-            _RELEVANCE_AREAS.pop(next(iter(_RELEVANCE_AREAS)))
-        _RELEVANCE_AREAS[key] = (wkb, body)
-    return key
-
-
-@lru_cache(maxsize=4096)
-def _share(item_wkb: bytes | None, area: float | None, key: str) -> float:
-    """The share of an Item's area inside the query area registered under ``key`` (relevance's first key)."""
-    if item_wkb is None:
-        return 0.0
-    wkb, body = _RELEVANCE_AREAS[key]
-    try:
-        return share_inside(shapely.from_wkb(item_wkb), _prepared(wkb), body, area)
-    except UnknownBody:  # a body with no ellipsoid known: the share on the lon/lat plane
-        item = shapely.from_wkb(item_wkb)
-        return item.intersection(_prepared(wkb)).area / item.area if item.area else 1.0
-
-
-@lru_cache(maxsize=4096)
-def _whole(item_wkb: bytes | None, area: float | None, key: str) -> int:
-    """1 for an Item covering its whole body (a global study), 0 else (relevance's first key)."""
-    if item_wkb is None:
-        return 0
-    body = _RELEVANCE_AREAS[key][1]
-    try:
-        return int(covers_body(area if area is not None else shape_area_km2(shapely.from_wkb(item_wkb), body), body))
-    except UnknownBody:
-        return 0
-
 
 LOCK_TIMEOUT_MS = 10_000  # how long a writer waits for another writer's lock before StoreBusy
 # SQLite errors that mean "this query is too big or too deep", i.e. the caller's; every other error of a
@@ -208,22 +162,6 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
         except sqlite3.Error as exc:
             raise storage_error(exc, self.path) from exc
     return wrapper
-
-
-def _check_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """A verified token's content is still checked: exactly the shape this backend writes."""
-    problem = QueryError(tokens.INVALID)
-    if set(payload) - {"d", "v", "m"} or payload.get("d") not in ("next", "prev"):
-        raise problem
-    values = payload.get("v")
-    if not isinstance(values, list) or not all(v is None or isinstance(v, (str, int, float)) for v in values):
-        raise problem
-    if any(isinstance(v, bool) or isinstance(v, str) and len(v) > 1000 for v in values):
-        raise problem
-    matched = payload.get("m")
-    if matched is not None and (not isinstance(matched, int) or isinstance(matched, bool) or matched < 0):
-        raise problem
-    return payload
 
 
 def _add_overlap(conditions: list[str], params: list[Any], start_column: str, end_column: str,
@@ -386,7 +324,7 @@ class SQLiteStore:
         return tokens.sign(payload, self._secret_bytes())
 
     def _decode_token(self, token: str) -> dict[str, Any]:
-        return _check_payload(tokens.verify(token, self._secret_bytes()))
+        return tokens.check_keyset(tokens.verify(token, self._secret_bytes()))
 
     def _schema_version(self) -> int:
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'state'").fetchone() is None:
