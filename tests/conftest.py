@@ -18,6 +18,8 @@ from catalog.records import RECORDS_DIR
 from catalog.schemas import schemas_dir
 from catalog.store import open_store
 
+from .pgcluster import Cluster, start_cluster, unavailable_reason
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SMALL_RECORDS = Path(__file__).resolve().parent / "data" / "records"
@@ -64,6 +66,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL server for the session (per xdist worker): $GEOSTUDIES_TEST_PG, else a private cluster
+    on 127.0.0.1 and a socket in a temporary directory. Skips when PostgreSQL or PostGIS is not installed."""
+    if not os.environ.get("GEOSTUDIES_TEST_PG"):
+        reason = unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

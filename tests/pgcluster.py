@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 PG_BIN = Path(os.environ.get("GEOSTUDIES_PG_BIN", "/usr/lib/postgresql/15/bin"))
 TEMPLATE = "geostudies_template"
@@ -29,7 +30,7 @@ def postgis_installed() -> bool:
 def unavailable_reason() -> str | None:
     """Why a private cluster cannot be started here (None: it can)."""
     if not (PG_BIN / "initdb").is_file():
-        return f"PostgreSQL server binaries not found in {PG_BIN} (apt-get install postgresql-15 postgresql-15-postgis-3)"
+        return f"no PostgreSQL server binaries in {PG_BIN} (apt-get install postgresql-15 postgresql-15-postgis-3)"
     if not postgis_installed():
         return "PostGIS is not installed (apt-get install postgresql-15-postgis-3)"
     try:
@@ -96,6 +97,7 @@ class Cluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
 
+
     def execute(self, statement: str, database: str = "postgres") -> None:
         import psycopg
 
@@ -119,7 +121,7 @@ class Cluster:
         template = self.template()
         with self._lock:
             self._count += 1
-            name = f"{prefix}_{os.getpid()}_{self._count}"
+            name = f"{prefix}_{os.getpid()}_{self._count}_{secrets.token_hex(3)}"
         for attempt in range(50):
             try:
                 self.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
@@ -131,5 +133,25 @@ class Cluster:
         return self.url(name)
 
 
+class ExistingServer(Cluster):
+    """A server someone else runs (``$GEOSTUDIES_TEST_PG``: a URL of a role that may create databases)."""
+
+    def __init__(self, admin_url: str):
+        super().__init__()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.admin = urlsplit(admin_url)
+
+    def start(self) -> Cluster:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def url(self, database: str = "postgres") -> str:
+        return urlunsplit(self.admin._replace(path=f"/{database}"))
+
+
 def start_cluster() -> Cluster:
-    return Cluster().start()
+    """``$GEOSTUDIES_TEST_PG``'s server if set, else a private cluster."""
+    existing = os.environ.get("GEOSTUDIES_TEST_PG")
+    return ExistingServer(existing).start() if existing else Cluster().start()

@@ -25,9 +25,11 @@ from catalog.store import (
     open_store,
 )
 
-BACKENDS: dict[str, Callable[[Path], str]] = {
-    "sqlite": lambda tmp: str(tmp / "contract.db"),
-    "sqlite-url": lambda tmp: f"sqlite:///{tmp / 'contract-url.db'}",
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "sqlite": lambda request, tmp: str(tmp / "contract.db"),
+    "sqlite-url": lambda request, tmp: f"sqlite:///{tmp / 'contract-url.db'}",
+    # a fresh database per test: a copy of the migrated template (tests/pgcluster.py)
+    "postgresql": lambda request, tmp: request.getfixturevalue("pg_cluster").new_database("contract"),
 }
 
 
@@ -35,7 +37,7 @@ BACKENDS: dict[str, Callable[[Path], str]] = {
 
 
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with open_store(BACKENDS[request.param](tmp_path)) as opened:
+    with open_store(BACKENDS[request.param](request, tmp_path)) as opened:
         yield opened
 
 

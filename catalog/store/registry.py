@@ -30,7 +30,18 @@ def _sqlite(location: str, readonly: bool) -> Store:
     return SQLiteStore(location, readonly=readonly)
 
 
+def _postgresql(location: str, readonly: bool) -> Store:
+    try:
+        from .pgstac import PgStacStore
+    except ImportError as exc:  # the optional dependencies are missing
+        raise ValueError(f"PostgreSQL stores need psycopg and pypgstac: pip install 'geostudies[postgres]' "
+                         f"({exc})") from None
+    return PgStacStore(location, readonly=readonly)
+
+
 register_backend("sqlite", _sqlite)
+register_backend("postgresql", _postgresql)
+register_backend("postgres", _postgresql)
 
 
 def backends() -> dict[str, BackendFactory]:

@@ -11,8 +11,10 @@ from functools import lru_cache
 from typing import Any
 
 import shapely
+import shapely.geometry
 
 from ..areas import UnknownBody, covers_body, shape_area_km2, share_inside
+from .types import QueryError
 
 
 @lru_cache(maxsize=64)
@@ -64,3 +66,14 @@ def whole(item_wkb: bytes | None, area: float | None, key: str) -> int:
         return 0
 
 
+def query_shape(geometry: dict[str, Any]) -> Any:
+    """The shape of a search's ``intersects`` geometry; a bad one is the caller's error (QueryError)."""
+    try:
+        shape = shapely.geometry.shape(geometry)
+    except Exception as exc:
+        raise QueryError(f"invalid geometry: {exc}") from exc
+    if shape.is_empty:
+        raise QueryError("geometry is empty")
+    if not shape.is_valid and shape.geom_type in ("Polygon", "MultiPolygon"):
+        shape = shape.buffer(0)
+    return shape

@@ -16,7 +16,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -30,6 +29,7 @@ import shapely.geometry
 from ..geometry import bbox_boxes, bbox_shape
 from ..times import MIN_TIME, utc_now
 from . import itemjson, tokens
+from .aggregating import geotile_buckets, rfc3339, terms_buckets
 from .cql2sql import DOCUMENT, Translator, column_for, property_path
 from .fulltext import TEXT_FIELDS, collection_text, document_text, fts_query
 from .hilbert import box_keys
@@ -45,6 +45,7 @@ from .indexing import (
 )
 from .itemjson import ItemJSON
 from .relevance import prepared as _prepared
+from .relevance import query_shape
 from .relevance import relevance_key as _relevance_key
 from .relevance import share as _share
 from .relevance import whole as _whole
@@ -666,17 +667,7 @@ class SQLiteStore:
         return [r[0] for r in rows if r[0] is not None]
 
     # -- search ------------------------------------------------------------------------------
-    @staticmethod
-    def _shape(geometry: dict[str, Any]) -> Any:
-        try:
-            shape = shapely.geometry.shape(geometry)
-        except Exception as exc:
-            raise QueryError(f"invalid geometry: {exc}") from exc
-        if shape.is_empty:
-            raise QueryError("geometry is empty")
-        if not shape.is_valid and shape.geom_type in ("Polygon", "MultiPolygon"):
-            shape = shape.buffer(0)
-        return shape
+    _shape = staticmethod(query_shape)
 
     def _item_json(self, blob: Any, zdict: int | None, links_at: int | None, collection: str, item_id: str
                    ) -> ItemJSON:
@@ -863,7 +854,7 @@ class SQLiteStore:
                 raise QueryError(f"{spec.kind} aggregations are over datetime only, not {spec.field!r}")
             value = self.conn.execute(f"SELECT {spec.kind}(items.datetime) FROM items WHERE {where}",
                                       params).fetchone()[0]
-            return AggregationResult(value=_rfc3339(value))
+            return AggregationResult(value=rfc3339(value))
         if spec.kind == "terms":
             if spec.field == "collection":
                 sql = f"SELECT items.collection AS k, count(*) FROM items WHERE {where} GROUP BY k"
@@ -874,8 +865,7 @@ class SQLiteStore:
                        f"json_each({DOCUMENT}, {property_path(spec.field)}) AS v "
                        f"WHERE {where} AND v.value IS NOT NULL AND v.type NOT IN ('object', 'array') GROUP BY k")
             rows = self.conn.execute(sql, params).fetchall()
-            return AggregationResult(buckets=[Bucket(str(k), n) for k, n in
-                                              sorted(rows, key=lambda r: (-r[1], str(r[0])))])
+            return AggregationResult(buckets=terms_buckets(rows))
         if spec.kind == "interval":
             width = {"year": 4, "month": 7}.get(spec.interval)
             if width is None:
@@ -890,12 +880,9 @@ class SQLiteStore:
             rows = self.conn.execute(
                 f"SELECT json_extract({DOCUMENT}, '$.bbox'), items.geometry FROM items "
                 f"WHERE {where} AND items.geometry IS NOT NULL", params).fetchall()
-            # the declared bbox (it knows about the antimeridian), else the geometry's bounds
-            centres = [_bbox_centre(orjson.loads(declared) if declared else
-                                    list(shapely.from_wkb(geometry).bounds)) for declared, geometry in rows]
-            tiles = Counter(_tile(x, y, spec.precision) for x, y in centres)
-            return AggregationResult(buckets=[Bucket(k, n) for k, n in
-                                              sorted(tiles.items(), key=lambda kv: (-kv[1], kv[0]))])
+            return AggregationResult(buckets=geotile_buckets(
+                [(orjson.loads(declared) if declared else None, geometry) for declared, geometry in rows],
+                spec.precision))
         raise QueryError(f"unknown aggregation kind {spec.kind!r}")
 
     def search(self, query: SearchQuery, *, encoded: bool = False) -> SearchPage:
@@ -968,32 +955,6 @@ class SQLiteStore:
             params += values[:i] + [values[i]]
         return "(" + " OR ".join(clauses) + ")", params
 
-
-
-def _rfc3339(value: str | None) -> str | None:
-    """The store's timestamp form (microseconds) as the RFC 3339 text Items carry, e.g. 2020-01-01T00:00:00Z."""
-    if value is None:
-        return None
-    return value.replace(".000000Z", "Z")
-
-
-def _bbox_centre(bbox: list[float]) -> tuple[float, float]:
-    """Centre of a STAC bbox (2D or 3D); one crossing the antimeridian (west > east) is centred across it."""
-    half = len(bbox) // 2
-    west, south, east, north = bbox[0], bbox[1], bbox[half], bbox[half + 1]
-    if west > east:
-        east += 360.0
-    lon = (west + east) / 2.0
-    return (lon - 360.0 if lon > 180.0 else lon), (south + north) / 2.0
-
-
-def _tile(lon: float, lat: float, zoom: int) -> str:
-    """Web-mercator tile z/x/y holding (lon, lat); latitudes beyond the projection's ±85.0511° are clamped."""
-    lat = max(-85.05112878, min(85.05112878, lat))
-    n = 2 ** zoom
-    x = min(n - 1, max(0, int((lon + 180.0) / 360.0 * n)))
-    y = min(n - 1, max(0, int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)))
-    return f"{zoom}/{x}/{y}"
 
 
 # Every public method reports sqlite3 errors as the contract's errors (StorageUnavailable for a damaged file).
