@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,9 @@ from catalog.store import open_store
 from .pgcluster import Cluster, start_cluster, unavailable_reason
 
 REPO = Path(__file__).resolve().parent.parent
+BACKENDS = ("sqlite", "postgresql")  # the stores the API, validator and client tests run on
 SHARED = REPO.parent / "shared"
+LOGS = Path(tempfile.gettempdir()) / f"geostudies-test-logs-{os.getuid()}"  # servers of database URLs log here
 SMALL_RECORDS = Path(__file__).resolve().parent / "data" / "records"
 
 
@@ -91,6 +94,38 @@ def catalogue_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--backend", action="append", choices=BACKENDS, default=None,
+                     help="Store backend(s) the API, validator and client tests run on (repeatable; default: "
+                          "$GEOSTUDIES_TEST_BACKENDS or all)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend") or \
+            os.environ.get("GEOSTUDIES_TEST_BACKENDS", ",".join(BACKENDS)).split(",")
+        metafunc.parametrize("backend", [b for b in BACKENDS if b in chosen], scope="session")
+
+
+@pytest.fixture(scope="session")
+def catalogue(backend: str, request: pytest.FixtureRequest) -> str:
+    """The bundled catalogue on each backend: the SQLite file, or a PostgreSQL database built once."""
+    if backend == "sqlite":
+        return str(request.getfixturevalue("catalogue_db"))
+    location = request.getfixturevalue("pg_cluster").new_database("catalogue")
+    with open_store(location) as store:
+        build(store, RECORDS_DIR, schemas=shared_available())
+    return location
+
+
+@pytest.fixture(scope="session")
+def catalogue_server(catalogue: str) -> Iterator[Server]:
+    """geostudies serve (2 processes) on each backend's bundled catalogue."""
+    srv = start_server(catalogue)
+    yield srv
+    stop_server(srv)
+
+
 @pytest.fixture()
 def store(catalogue_db: Path, tmp_path: Path):
     """A private copy of the built catalogue, writable."""
@@ -110,7 +145,7 @@ def small_records(tmp_path: Path) -> Path:
 
 
 class Server:
-    def __init__(self, url: str, process: subprocess.Popen, db: Path):
+    def __init__(self, url: str, process: subprocess.Popen, db: Path | str):
         self.url, self.process, self.db = url, process, db
 
     def get(self, path: str, **kwargs) -> requests.Response:
@@ -120,10 +155,12 @@ class Server:
         return requests.post(self.url + path, timeout=30, **kwargs)
 
 
-def start_server(db: Path, workers: int = 2, env: dict[str, str] | None = None) -> Server:
+def start_server(db: Path | str, workers: int = 2, env: dict[str, str] | None = None) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    log = Path(db).with_name(f"server-{port}.log")  # a file, not a pipe: a pipe nobody reads can block the server
+    logs = Path(db).parent if isinstance(db, Path) or "://" not in db else LOGS
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"server-{port}.log"  # a file, not a pipe: a pipe nobody reads can block the server
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--db", str(db), "--port", str(port),
          "--workers", str(workers)],
@@ -137,7 +174,7 @@ def start_server(db: Path, workers: int = 2, env: dict[str, str] | None = None) 
         raise
 
 
-def _wait_until_ready(process: subprocess.Popen, url: str, db: Path) -> Server:
+def _wait_until_ready(process: subprocess.Popen, url: str, db: Path | str) -> Server:
     deadline = time.time() + 60
     while time.time() < deadline:
         if process.poll() is not None:
