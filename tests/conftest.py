@@ -104,26 +104,56 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         chosen = metafunc.config.getoption("--backend") or \
             os.environ.get("GEOSTUDIES_TEST_BACKENDS", ",".join(BACKENDS)).split(",")
-        metafunc.parametrize("backend", [b for b in BACKENDS if b in chosen], scope="session")
+        metafunc.parametrize("backend", [b for b in BACKENDS if b in chosen])
+
+
+class Catalogues:
+    """The bundled catalogue and a server on it, per backend, each made on first use and kept for the session
+    (a parametrized session fixture would be torn down and rebuilt whenever xdist interleaves the backends)."""
+
+    def __init__(self, request: pytest.FixtureRequest):
+        self.request = request
+        self.locations: dict[str, str] = {}
+        self.servers: dict[str, Server] = {}
+
+    def location(self, backend: str) -> str:
+        if backend not in self.locations:
+            if backend == "sqlite":
+                self.locations[backend] = str(self.request.getfixturevalue("catalogue_db"))
+            else:
+                location = self.request.getfixturevalue("pg_cluster").new_database("catalogue")
+                with open_store(location) as store:
+                    build(store, RECORDS_DIR, schemas=shared_available())
+                self.locations[backend] = location
+        return self.locations[backend]
+
+    def server(self, backend: str) -> Server:
+        if backend not in self.servers:
+            self.servers[backend] = start_server(self.location(backend))
+        return self.servers[backend]
+
+    def close(self) -> None:
+        for srv in self.servers.values():
+            stop_server(srv)
 
 
 @pytest.fixture(scope="session")
-def catalogue(backend: str, request: pytest.FixtureRequest) -> str:
+def catalogues(request: pytest.FixtureRequest) -> Iterator[Catalogues]:
+    kept = Catalogues(request)
+    yield kept
+    kept.close()
+
+
+@pytest.fixture()
+def catalogue(backend: str, catalogues: Catalogues) -> str:
     """The bundled catalogue on each backend: the SQLite file, or a PostgreSQL database built once."""
-    if backend == "sqlite":
-        return str(request.getfixturevalue("catalogue_db"))
-    location = request.getfixturevalue("pg_cluster").new_database("catalogue")
-    with open_store(location) as store:
-        build(store, RECORDS_DIR, schemas=shared_available())
-    return location
+    return catalogues.location(backend)
 
 
-@pytest.fixture(scope="session")
-def catalogue_server(catalogue: str) -> Iterator[Server]:
+@pytest.fixture()
+def catalogue_server(backend: str, catalogues: Catalogues) -> Server:
     """geostudies serve (2 processes) on each backend's bundled catalogue."""
-    srv = start_server(catalogue)
-    yield srv
-    stop_server(srv)
+    return catalogues.server(backend)
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ PINGTUNG = "pingtung-2006-doublet-intraslab-stress"
 TAIWAN = [119.0, 21.0, 122.5, 25.5]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def server(catalogue_server):
     """This module's tests run against every backend (conftest ``catalogue_server``)."""
     return catalogue_server

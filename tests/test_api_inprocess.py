@@ -17,10 +17,15 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 PINGTUNG = "pingtung-2006-doublet-intraslab-stress"
 
 
-@pytest.fixture(scope="session")
+_APPS: dict[str, FlaskClient] = {}
+
+
+@pytest.fixture()
 def client(catalogue: str) -> FlaskClient:
-    """The app over the bundled catalogue, on each backend (conftest ``catalogue``)."""
-    return create_app(ServiceConfig(store=catalogue, tile_url="")).test_client()
+    """The app over the bundled catalogue, on each backend (conftest ``catalogue``), made once per backend."""
+    if catalogue not in _APPS:
+        _APPS[catalogue] = create_app(ServiceConfig(store=catalogue, tile_url="")).test_client()
+    return _APPS[catalogue]
 
 
 def test_conformance_is_assembled_from_the_extensions(client: FlaskClient):

@@ -36,7 +36,7 @@ def normalised(value: Any) -> Any:
     return value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def server(catalogue_server):
     """This module's tests run against every backend (conftest ``catalogue_server``)."""
     return catalogue_server
