@@ -13,7 +13,7 @@ from catalog.records import RECORDS_DIR, RecordsInvalid
 from catalog.store import Store, StoreError, default_location, open_store
 
 db_option = click.option("--db", "db", default=default_location, show_default="$GEOSTUDIES_DB or ./geostudies.db",
-                         help="Catalogue store (a SQLite file).")
+                         help="Catalogue store: a SQLite file, or postgresql://user:password@host:port/database.")
 records_option = click.option("--records", type=click.Path(file_okay=False, path_type=Path), default=RECORDS_DIR,
                               show_default="the bundled catalog/", help="Folder with studies/ and datasets/.")
 

@@ -1,0 +1,134 @@
+"""The PostgreSQL store as several processes use it: builds all or nothing, two servers on one database
+while a writer replaces the catalogue under them, and the copy between backends."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from catalog.build import build, validate, write_records
+from catalog.store import Store, open_store
+
+from .conftest import REPO, start_server, stop_server
+from .pgcluster import Cluster
+
+
+def _snapshot(store: Store) -> list[tuple[Any, ...]]:
+    """Everything a build writes, in both schemas: the geostudies rows and pgstac's copies."""
+    conn_rows: list[tuple[Any, ...]] = []
+    with store.pool.connection() as conn:  # type: ignore[attr-defined]
+        conn_rows += conn.execute("SELECT collection, id, hash FROM geostudies.items ORDER BY 1, 2").fetchall()
+        conn_rows += conn.execute("SELECT id, doc FROM geostudies.collections ORDER BY id").fetchall()
+        conn_rows += conn.execute("SELECT collection, id FROM pgstac.items ORDER BY 1, 2").fetchall()
+        conn_rows += conn.execute("SELECT id FROM pgstac.collections ORDER BY 1").fetchall()
+    return conn_rows
+
+
+@pytest.fixture()
+def database(pg_cluster: Cluster) -> str:
+    return pg_cluster.new_database("multi")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_build_is_all_or_nothing_on_postgresql(database: str, small_records: Path):
+    ok = _cli("build", "--db", database, "--records", str(small_records), "--no-schemas")
+    assert ok.returncode == 0, ok.stderr
+    with open_store(database) as store:
+        before = _snapshot(store)
+        assert store.count_items("studies") == 5
+        with store.pool.connection() as conn:  # type: ignore[attr-defined]
+            mirrored = conn.execute("SELECT count(*) FROM pgstac.items WHERE collection = 'studies'").fetchone()[0]
+        assert 0 < mirrored <= 5  # pgstac holds the studies that have a geometry
+        # A refused build (a bad record) writes nothing.
+        path = small_records / "studies" / "moon-basin.yaml"
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+        path.write_text(yaml.safe_dump({**record, "published": "never"}, allow_unicode=True), encoding="utf-8")
+        bad = _cli("build", "--db", database, "--records", str(small_records), "--no-schemas")
+        assert bad.returncode == 1 and "unchanged" in bad.stderr
+        assert _snapshot(store) == before
+        # A build that dies half way (an Item the store cannot write after many it can) rolls back whole.
+        path.write_text(yaml.safe_dump(record, allow_unicode=True), encoding="utf-8")
+        result = validate(small_records, schemas=False)
+        changed = [{**i, "properties": {**i["properties"], "title": "new"}} for i in result.items]
+        with pytest.raises(ValueError):
+            write_records(store, result.collections, [*changed, {"id": "x", "properties": {}}])
+        assert _snapshot(store) == before
+        assert build(store, small_records, schemas=False)["items_unchanged"] == 5  # idempotent
+
+
+def _version(name: str, count: int) -> list[dict[str, Any]]:
+    return [{"type": "Feature", "stac_version": "1.1.0", "id": f"{name}-{i}", "collection": "flip",
+             "geometry": {"type": "Point", "coordinates": [i % 170, 10]}, "bbox": [i % 170, 10, i % 170, 10],
+             "properties": {"datetime": "2020-01-01T00:00:00Z", "title": f"version {name}"}, "links": [],
+             "assets": {}} for i in range(count)]
+
+
+def test_two_servers_see_the_old_or_the_new_catalogue_never_a_mix(database: str):
+    """A writer replaces a collection's Items again and again, each time in one transaction; two service
+    processes on the same database answer searches meanwhile: every answer is one version, whole."""
+    versions = {"A": _version("A", 40), "B": _version("B", 25)}
+    with open_store(database) as store:
+        store.upsert_collection({"type": "Collection", "stac_version": "1.1.0", "id": "flip", "description": "d",
+                                 "license": "CC-BY-4.0", "links": [], "geostudies:kind": "dataset",
+                                 "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                            "temporal": {"interval": [[None, None]]}}})
+        store.upsert_items(versions["A"])
+    servers = [start_server(database), start_server(database)]
+    stop = threading.Event()
+    problems: list[str] = []
+    seen: dict[str, int] = {"A": 0, "B": 0}
+    writes = 0
+
+    def read(url: str) -> None:
+        while not stop.is_set():
+            # limit 10: the count is a statement of its own, after the page's; it must see the same snapshot
+            for params in ({"collections": "flip", "limit": 100}, {"collections": "flip", "limit": 10},
+                           {"collections": "flip", "limit": 10, "bbox": "-180,-90,180,90"}):
+                response = requests.get(f"{url}/search", params=params, timeout=30)
+                if response.status_code != 200:
+                    problems.append(f"{response.status_code}: {response.text[:200]}")
+                    continue
+                body = response.json()
+                titles = {f["properties"]["title"] for f in body["features"]}
+                if len(titles) != 1:
+                    problems.append(f"a mix of versions: {titles}")
+                    continue
+                name = titles.pop()[-1]
+                seen[name] += 1
+                expected = min(len(versions[name]), params["limit"])  # type: ignore[type-var]
+                if not (body["numberMatched"] == len(versions[name]) and len(body["features"]) == expected):
+                    problems.append(f"version {name}: {body['numberMatched']} matched, {len(body['features'])} "
+                                    "returned")
+
+    readers = [threading.Thread(target=read, args=(srv.url,)) for srv in servers for _ in range(2)]
+    try:
+        for thread in readers:
+            thread.start()
+        with open_store(database) as writer:
+            deadline = time.monotonic() + 12
+            while time.monotonic() < deadline or not (seen["A"] and seen["B"]) and time.monotonic() < deadline + 30:
+                name = "B" if writes % 2 == 0 else "A"
+                with writer.transaction():
+                    writer.delete_items("flip")
+                    writer.upsert_items(versions[name])
+                writes += 1
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join(timeout=60)
+        for srv in servers:
+            stop_server(srv)
+    assert not problems, problems[:5]
+    assert writes >= 4 and seen["A"] and seen["B"], (writes, seen)
+    print(f"{writes} replacements, answers seen per version: {seen}")
