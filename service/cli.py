@@ -262,6 +262,30 @@ def harvest(db: str, sources: tuple[str, ...], studies: tuple[str, ...], since: 
 
 
 @main.command()
+@click.option("--from", "source", required=True, help="The catalogue to copy: a SQLite file or a postgresql:// URL.")
+@click.option("--to", "target", required=True, help="Where to: a new SQLite file or an empty (migrated or new) "
+                                                    "PostgreSQL database's URL.")
+def copy(source: str, target: str) -> None:
+    """Copy a whole catalogue between stores (SQLite <-> PostgreSQL): collections, every Item (harvested ones
+    too) and the harvest state, streamed, all or nothing; progress on stderr."""
+    import time
+
+    from tqdm import tqdm
+
+    from catalog.copy import copy_catalogue
+
+    started = time.perf_counter()
+    with store_at(source, readonly=True) as src:
+        total = src.count_items()
+        with store_at(target) as dst, tqdm(desc="copying", unit=" items", total=total, file=sys.stderr,
+                                           mininterval=1.0, disable=False) as bar:
+            report = copy_catalogue(src, dst, progress=bar.update)
+            shown = dst.location  # a URL without its password
+    seconds = time.perf_counter() - started
+    click.echo(f"copied {report.collections} collections, {report.items} items and {report.state} harvest-state "
+               f"entries to {shown} in {seconds:.1f} s ({report.items / max(seconds, 1e-9):,.0f} items/s)")
+
+@main.command()
 @db_option
 @click.argument("items", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--collection", "collection_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -2,6 +2,7 @@
 while a writer replaces the catalogue under them, and the copy between backends."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ import requests
 import yaml
 
 from catalog.build import build, validate, write_records
-from catalog.store import Store, open_store
+from catalog.store import RELEVANCE, SearchQuery, Store, open_store
 
 from .conftest import REPO, start_server, stop_server
 from .pgcluster import Cluster
@@ -132,3 +133,44 @@ def test_two_servers_see_the_old_or_the_new_catalogue_never_a_mix(database: str)
     assert not problems, problems[:5]
     assert writes >= 4 and seen["A"] and seen["B"], (writes, seen)
     print(f"{writes} replacements, answers seen per version: {seen}")
+
+
+SEARCHES = [SearchQuery(limit=1000), SearchQuery(bbox=[119, 21, 122.5, 25.5], limit=1000),
+            SearchQuery(q=["earthquake"], limit=1000), SearchQuery(q=["地震"], limit=1000),
+            SearchQuery(datetime=("2006-01-01T00:00:00.000000Z", "2007-12-31T00:00:00.000000Z"), limit=1000),
+            SearchQuery(filter={"op": ">=", "args": [{"property": "geostudies:year"}, 2024]}, limit=1000),
+            SearchQuery(sortby=[("datetime", False)], limit=1000),
+            SearchQuery(bbox=[60, 5, 150, 55], sortby=[(RELEVANCE, False)], limit=1000)]
+
+
+def test_copy_sqlite_to_postgresql_and_back_keeps_everything(catalogue_db: Path, database: str, tmp_path: Path):
+    source = tmp_path / "source.db"
+    shutil.copy(catalogue_db, source)
+    with open_store(source) as store:  # what a harvest adds: a harvested collection, its Items, its state
+        store.upsert_collection({**store.get_collection("studies"), "id": "harvested",  # type: ignore[dict-item]
+                                 "geostudies:kind": "harvested"})
+        store.upsert_items([{**doc, "id": f"h-{doc['id']}", "collection": "harvested"}
+                            for doc in list(store.iter_items("studies"))[:7]])
+        store.set_state("harvest:stac:sentinel", "2026-11-30T00:00:00Z")
+    there = _cli("copy", "--from", str(source), "--to", database)
+    assert there.returncode == 0, there.stderr
+    assert "copying" in there.stderr and "items" in there.stderr  # progress
+    assert "copied" in there.stdout and "harvest-state" in there.stdout
+    back_path = tmp_path / "back.db"
+    back = _cli("copy", "--from", database, "--to", str(back_path))
+    assert back.returncode == 0, back.stderr
+    with open_store(source, readonly=True) as a, open_store(database, readonly=True) as b, \
+            open_store(back_path, readonly=True) as c:
+        for other in (b, c):
+            assert other.collections() == a.collections()
+            assert list(other.iter_items()) == list(a.iter_items())  # every Item, in catalogue order
+            assert other.get_state("harvest:stac:sentinel") == "2026-11-30T00:00:00Z"
+            assert other.state_keys("harvest:") == a.state_keys("harvest:")
+            assert other.property_types() == a.property_types()
+        assert c.get_state("paging_secret") != a.get_state("paging_secret")  # each store keeps its own
+        for query in SEARCHES:  # and the copies answer as the original does
+            expected = [i["id"] for i in a.search(query).items]
+            assert [i["id"] for i in b.search(query).items] == expected, query
+            assert [i["id"] for i in c.search(query).items] == expected, query
+    again = _cli("copy", "--from", str(source), "--to", database)
+    assert again.returncode == 1 and "already holds a catalogue" in again.stderr

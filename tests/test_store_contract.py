@@ -176,6 +176,10 @@ def test_state_round_trips_json(store: Store):
     assert store.get_state("harvest:x") is None
     store.set_state("harvest:x", {"at": "2026-01-01T00:00:00Z", "n": [1, 2]})
     assert store.get_state("harvest:x") == {"at": "2026-01-01T00:00:00Z", "n": [1, 2]}
+    store.set_state("harvest:a", 1)
+    store.set_state("harvest_not", 2)
+    assert store.state_keys("harvest:") == ["harvest:a", "harvest:x"]
+    assert {"harvest:a", "harvest:x", "harvest_not"} <= set(store.state_keys())
 
 
 # -- item search -------------------------------------------------------------------------------

@@ -326,6 +326,12 @@ class PgStacStore:
             conn.execute("INSERT INTO geostudies.state (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
                          "SET value = excluded.value", (key, _dumps(value)))
 
+    def state_keys(self, prefix: str = "") -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute("SELECT key FROM geostudies.state WHERE left(key, %s) = %s ORDER BY key",
+                                (len(prefix), prefix)).fetchall()
+        return [r[0] for r in rows]
+
     def get_state(self, key: str) -> Any:
         with self._connection() as conn:
             row = conn.execute("SELECT value FROM geostudies.state WHERE key = %s", (key,)).fetchone()
@@ -834,7 +840,8 @@ class PgStacStore:
 
 # Every public method reports psycopg errors as the contract's errors.
 for _name in ("upsert_collection", "delete_collection", "get_collection", "collections", "search_collections",
-              "upsert_items", "delete_item", "delete_items", "set_state", "get_state", "get_item", "last_modified",
+              "upsert_items", "delete_item", "delete_items", "set_state", "get_state", "state_keys", "get_item",
+              "last_modified",
               "count_items", "item_ids", "property_types", "property_values", "search", "aggregate"):
     setattr(PgStacStore, _name, _guarded(getattr(PgStacStore, _name)))
 

@@ -594,6 +594,11 @@ class SQLiteStore:
         self.conn.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
                           "excluded.value", (key, _dumps(value)))
 
+    def state_keys(self, prefix: str = "") -> list[str]:
+        rows = self.conn.execute("SELECT key FROM state WHERE substr(key, 1, ?) = ? ORDER BY key",
+                                 (len(prefix), prefix)).fetchall()
+        return [r[0] for r in rows]
+
     def get_state(self, key: str) -> Any:
         row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         if row is None:
@@ -959,6 +964,7 @@ class SQLiteStore:
 
 # Every public method reports sqlite3 errors as the contract's errors (StorageUnavailable for a damaged file).
 for _name in ("upsert_collection", "delete_collection", "get_collection", "collections", "search_collections",
-              "upsert_items", "delete_item", "delete_items", "set_state", "get_state", "get_item", "last_modified",
+              "upsert_items", "delete_item", "delete_items", "set_state", "get_state", "state_keys", "get_item",
+              "last_modified",
               "count_items", "item_ids", "property_types", "property_values", "search", "aggregate"):
     setattr(SQLiteStore, _name, _guarded(getattr(SQLiteStore, _name)))
