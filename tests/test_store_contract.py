@@ -229,6 +229,9 @@ def test_time_ids_collections_and_text(filled: Store):
 def test_cql2_filters(filled: Store):
     contains = {"op": "a_contains", "args": [{"property": "tags"}, ["seismology"]]}
     assert ids(filled, filter=contains) == {"taiwan"}
+    equals = {"op": "a_equals", "args": [{"property": "tags"}, ["taiwan", "seismology"]]}
+    assert ids(filled, filter=equals) == {"taiwan"}
+    assert ids(filled, filter={"op": "a_equals", "args": [{"property": "tags"}, ["taiwan"]]}) == set()
     after = {"op": ">=", "args": [{"property": "year"}, 2011]}
     assert ids(filled, filter=after) == {"fiji", "lab"}
     spatial = {"op": "s_intersects", "args": [{"property": "geometry"}, box(0, 50, 2, 52)]}

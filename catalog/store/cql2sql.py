@@ -297,10 +297,9 @@ class Translator:
             return f"(EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({holders})))"
         if op == "a_containedby":
             return f"(NOT EXISTS (SELECT 1 FROM json_each({column}) WHERE value NOT IN ({holders})))"
-        if op == "a_equals":
-            again = ", ".join(self._param(v) for v in values) or "NULL"
+        if op == "a_equals":  # the holders' parameters were added once, above: the SQL uses them once
             return (f"((SELECT count(*) FROM json_each({column})) = {n} AND NOT EXISTS "
-                    f"(SELECT 1 FROM json_each({column}) WHERE value NOT IN ({again})))")
+                    f"(SELECT 1 FROM json_each({column}) WHERE value NOT IN ({holders})))")
         raise QueryError(f"unsupported array operator {op!r}")
 
     @staticmethod
