@@ -15,7 +15,7 @@ import requests
 import yaml
 
 from catalog.build import build, validate, write_records
-from catalog.store import RELEVANCE, SearchQuery, Store, open_store
+from catalog.store import RELEVANCE, Aggregation, SearchQuery, Store, open_store
 
 from .conftest import REPO, start_server, stop_server
 from .pgcluster import Cluster
@@ -174,3 +174,84 @@ def test_copy_sqlite_to_postgresql_and_back_keeps_everything(catalogue_db: Path,
             assert [i["id"] for i in c.search(query).items] == expected, query
     again = _cli("copy", "--from", str(source), "--to", database)
     assert again.returncode == 1 and "already holds a catalogue" in again.stderr
+
+
+def _p(name: str) -> dict[str, str]:
+    return {"property": name}
+
+
+# CQL2 shapes, sorts, free text and spatial forms; each must give the same Items in the same order on both.
+FILTERS: list[Any] = [
+    {"op": "=", "args": [_p("geostudies:journal"), "Nature"]},
+    {"op": "<>", "args": [_p("geostudies:year"), 2025]},
+    {"op": "<", "args": [_p("geostudies:year"), "2020"]},  # a number against a string: SQLite's order
+    {"op": ">", "args": [_p("geostudies:journal"), 5]},
+    {"op": "like", "args": [_p("geostudies:journal"), "nature%"]},  # LIKE folds ASCII case
+    {"op": "like", "args": [{"op": "casei", "args": [_p("title")]}, "%earth%"]},
+    {"op": "between", "args": [_p("geostudies:year"), 2010, 2020]},
+    {"op": "in", "args": [_p("geostudies:scope"), ["regional", "global"]]},
+    {"op": "isnull", "args": [_p("geostudies:age_older_ma")]},
+    {"op": "not", "args": [{"op": "isnull", "args": [_p("geostudies:age_older_ma")]}]},
+    {"op": ">", "args": [_p("geostudies:age_older_ma"), 100]},
+    {"op": "=", "args": [_p("geostudies:datetime_is_publication_date"), True]},
+    {"op": "a_overlaps", "args": [_p("geostudies:disciplines"), ["seismology", "hydrology"]]},
+    {"op": "a_contains", "args": [_p("geostudies:disciplines"), ["geodesy", "hydrology"]]},
+    {"op": "a_containedby", "args": [_p("geostudies:disciplines"), ["seismology", "geodynamics", "tectonics"]]},
+    {"op": "a_equals", "args": [_p("ssys:targets"), ["mars"]]},
+    {"op": "t_intersects", "args": [_p("datetime"), {"interval": ["2006-01-01T00:00:00Z", "2010-01-01T00:00:00Z"]}]},
+    {"op": "t_before", "args": [_p("datetime"), {"timestamp": "2000-01-01T00:00:00Z"}]},
+    {"op": "t_during", "args": [_p("datetime"), {"interval": ["1990-01-01T00:00:00Z", ".."]}]},
+    {"op": ">=", "args": [_p("geostudies:published"), {"date": "2024-06-01"}]},
+    {"op": "s_intersects", "args": [_p("geometry"), {"type": "Polygon", "coordinates": [
+        [[60, 5], [150, 5], [150, 55], [60, 55], [60, 5]]]}]},
+    {"op": "s_disjoint", "args": [_p("geometry"), {"bbox": [-30, -60, 60, 75]}]},
+    {"op": "s_within", "args": [_p("geometry"), {"bbox": [100, -10, 180, 60]}]},
+    {"op": "s_contains", "args": [_p("geometry"), {"type": "Point", "coordinates": [121, 23]}]},
+    {"op": "or", "args": [{"op": ">", "args": [{"op": "*", "args": [_p("geostudies:year"), 2]}, 4048]},
+                          {"op": "=", "args": [{"op": "%", "args": [_p("geostudies:year"), 0]}, 1]}]},
+]
+SORTS: list[list[tuple[str, bool]]] = [[], [("datetime", True)], [("geostudies:year", False)], [("title", True)],
+                                       [("geostudies:area_km2", True)], [("geostudies:journal", False),
+                                                                         ("id", True)], [("geostudies:places", True)]]
+
+
+def test_both_backends_answer_every_query_alike(catalogues):
+    sqlite, pg = (open_store(catalogues.location(b), readonly=True) for b in ("sqlite", "postgresql"))
+    queries = [SearchQuery(filter=f) for f in FILTERS] + [SearchQuery(sortby=s) for s in SORTS] + [
+        SearchQuery(q=q) for q in (["grace"], ["Tibet"], ["臺灣"], ["mascon water"], ["sea", "ice"], ["屏东 quake"])
+    ] + [SearchQuery(bbox=[170, -50, -170, 0]), SearchQuery(bbox=[100, 0, 150, 50], target="moon"),
+         SearchQuery(intersects={"type": "Point", "coordinates": [121, 23.5]}, sortby=[(RELEVANCE, True)]),
+         SearchQuery(datetime=(None, "1990-01-01T00:00:00.000000Z"), sortby=[("datetime", False)]),
+         SearchQuery(collections=["studies"], ids=["no-such", "pingtung-2006-doublet-intraslab-stress"])]
+    try:
+        nonempty = 0
+        for query in queries:
+            query.limit = 1000
+            expected = sqlite.search(query)
+            got = pg.search(query)
+            assert [i["id"] for i in got.items] == [i["id"] for i in expected.items], query
+            assert got.matched == expected.matched, query
+            nonempty += bool(expected.items)
+            # paging in pages of 7 gives the same sequence
+            seen, token = [], None
+            while True:
+                page = pg.search(SearchQuery(**{**query.__dict__, "limit": 7, "token": token}))
+                seen += [i["id"] for i in page.items]
+                token = page.next_token
+                if not token:
+                    break
+            assert seen == [i["id"] for i in expected.items], query
+        assert nonempty >= len(queries) * 2 // 3  # the queries mostly find something: the comparison means something
+        specs = {"n": Aggregation("count"), "kw": Aggregation("terms", "keywords"),
+                 "d": Aggregation("terms", "geostudies:disciplines"), "y": Aggregation("terms", "geostudies:year"),
+                 "m": Aggregation("interval", "datetime", "month"), "t": Aggregation("geotile", precision=3),
+                 "lo": Aggregation("min", "datetime"), "hi": Aggregation("max", "datetime")}
+        for query in (SearchQuery(), SearchQuery(bbox=[60, 5, 150, 55]), SearchQuery(q=["climate"])):
+            assert pg.aggregate(query, specs) == sqlite.aggregate(query, specs)
+        for prop in ("geostudies:disciplines", "geostudies:year", "keywords",
+                     "geostudies:datetime_is_publication_date"):
+            assert pg.property_values(prop) == sqlite.property_values(prop), prop
+        assert pg.property_types() == sqlite.property_types()
+    finally:
+        sqlite.close()
+        pg.close()
