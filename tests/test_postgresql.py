@@ -50,7 +50,13 @@ def test_build_is_all_or_nothing_on_postgresql(database: str, small_records: Pat
         assert store.count_items("studies") == 5
         with store.pool.connection() as conn:  # type: ignore[attr-defined]
             mirrored = conn.execute("SELECT count(*) FROM pgstac.items WHERE collection = 'studies'").fetchone()[0]
+            # pgstac's own search (what stac-fastapi-pgstac serves) gives back the documents as written
+            conn.execute("SET search_path TO pgstac, public")
+            found = conn.execute("SELECT pgstac.search('{\"collections\": [\"studies\"], \"limit\": 100}')"
+                                 ).fetchone()[0]["features"]
         assert 0 < mirrored <= 5  # pgstac holds the studies that have a geometry
+        assert len(found) == mirrored and all(f == store.get_item("studies", f["id"]) for f in found)
+        assert "***" in ok.stdout and database.split("@")[0].split(":")[-1] not in ok.stdout  # no password shown
         # A refused build (a bad record) writes nothing.
         path = small_records / "studies" / "moon-basin.yaml"
         record = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
@@ -38,7 +37,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..geometry import bbox_boxes, bbox_shape
-from ..times import MIN_TIME, utc_now
+from ..times import MIN_TIME, TimestampError, normalise_timestamp, utc_now
 from . import itemjson, tokens
 from .aggregating import geotile_buckets, rfc3339, terms_buckets
 from .fulltext import TEXT_FIELDS, collection_text, document_text
@@ -46,6 +45,7 @@ from .indexing import collection_index_rows, item_area, item_target, item_times,
 from .itemjson import ItemJSON
 from .pg_sql import SCHEMA, SCHEMA_VERSION, SPATIAL_FUNCTIONS, PgTranslator, property_json, sort_expressions, tsvectors
 from .pg_sql import tsquery as text_query
+from .registry import redacted
 from .relevance import query_shape, relevance_key, share, whole
 from .types import (
     RELEVANCE,
@@ -80,15 +80,6 @@ ITER_BATCH = 500
 
 def _dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def redacted(location: str) -> str:
-    """The URL without its password (for messages and ``store.location``)."""
-    parts = urlsplit(location)
-    if parts.password is None:
-        return location
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def storage_error(exc: BaseException, location: str) -> StoreError:
@@ -139,10 +130,41 @@ def _geometries(geometries: list[dict[str, Any] | None]) -> list[str | None]:
 
 
 def _pgstac_can_hold(doc: dict[str, Any] | RawItem) -> bool:
-    """pgstac.items needs a geometry and a datetime (or a start and an end)."""
+    """pgstac.items needs a geometry and a datetime, or a start no later than the end."""
     props = doc.get("properties") or {}
-    return bool(doc.get("geometry")) and bool(props.get("datetime") or props.get("start_datetime") and
-                                              props.get("end_datetime"))
+    if not doc.get("geometry"):
+        return False
+    start, end = props.get("start_datetime"), props.get("end_datetime")
+    if start and end:
+        try:
+            return bool(normalise_timestamp(start) <= normalise_timestamp(end))
+        except TimestampError:
+            return False
+    return bool(props.get("datetime"))
+
+
+class _PgstacOn:
+    """What pypgstac's ``Loader`` needs of its ``PgstacDB``, on the store's own transaction connection (a
+    PgstacDB would open its own connection and commit on its own)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]):
+        self.conn = conn
+
+    @property
+    def version(self) -> str:
+        return str(self.query_one("SELECT pgstac.get_version()"))
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return self.conn
+
+    def query(self, query: Any, args: Any = None, row_factory: Any = None) -> Iterator[Any]:
+        with self.conn.cursor() as cur:
+            cur.execute(query, args)
+            yield from cur.fetchall() if cur.description else [None]
+
+    def query_one(self, *args: Any, **kwargs: Any) -> Any:
+        row = next(self.query(*args, **kwargs), None)
+        return row[0] if row is not None and len(row) == 1 else row
 
 
 def _overlap(conditions: list[str], params: list[Any], start_column: str, end_column: str,
@@ -455,7 +477,7 @@ class PgStacStore:
         texts: list[tuple[str, str]] = []
         text_rows: list[int] = []
         stale: list[int] = []
-        mirror: list[str] = []
+        mirror: list[dict[str, Any]] = []
         unmirror: dict[str, list[str]] = {}
         property_rows: list[tuple[str, str, str]] = []
         for collection, entries in by_collection.items():
@@ -495,7 +517,7 @@ class PgStacStore:
                 rows.append([row[0] if row else None, collection, item_id, start, end, item_target(doc), geometry,
                              item_area(doc), _dumps(props), text, stored.links_at, digest, now, None])
                 if _pgstac_can_hold(doc):
-                    mirror.append(text)
+                    mirror.append(doc if isinstance(doc, dict) else orjson.loads(stored.json))
         for i, vector in zip(text_rows, tsvectors(texts), strict=True):
             rows[i][-1] = vector
         fresh = [r for r in rows if r[0] is None]
@@ -518,10 +540,17 @@ class PgStacStore:
                                 "WHERE geostudies.properties.type = 'null'", property_rows)
             for collection, ids in unmirror.items():  # an update may have lost what pgstac needs
                 cur.execute("DELETE FROM pgstac.items WHERE collection = %s AND id = ANY(%s)", (collection, ids))
-            if mirror:
-                with cur.copy("COPY pgstac.items_staging_upsert (content) FROM STDIN") as copy:
-                    for text in mirror:
-                        copy.write_row((text,))
+        if mirror:
+            self._mirror(conn, mirror)
+
+    @staticmethod
+    def _mirror(conn: psycopg.Connection[Any], docs: list[dict[str, Any]]) -> None:
+        """Write Items into pgstac's tables the way ``pypgstac load`` does (dehydrated in Python, COPY into
+        their partitions, upsert), on this transaction's connection: about 20x faster than pgstac's staging
+        tables, whose trigger dehydrates each Item in PL/pgSQL."""
+        from pypgstac.load import Loader, Methods
+
+        Loader(_PgstacOn(conn)).load_items(iter(docs), insert_mode=Methods.upsert)  # type: ignore[arg-type]
 
     def delete_item(self, collection_id: str, item_id: str) -> None:
         with self.transaction():
