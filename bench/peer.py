@@ -29,7 +29,8 @@ from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
 PEER = REPO.parent / "shared" / "bench" / "peer"
-PEER_ROOT = "http://127.0.0.1:58082"
+# pgstac_peer.sh reads the same variables: a second peer (another PEER_DIR and ports) can run beside a first
+PEER_ROOT = f"http://127.0.0.1:{os.environ.get('PEER_API_PORT', '58082')}"
 
 
 def sh(*args: str | Path, env: dict[str, str] | None = None, check: bool = True, quiet: bool = False
@@ -131,7 +132,7 @@ def measure_shapes(work: Path, api: str, n: int, root: str, duration: int, urls:
     return row
 
 
-PEER_PG = "postgresql://pgstac_peer:pgstac_peer@127.0.0.1:55432"  # the peer's cluster (pgstac_peer.sh)
+PEER_PG = f"postgresql://pgstac_peer:pgstac_peer@127.0.0.1:{os.environ.get('PEER_PG_PORT', '55432')}"  # its cluster
 
 
 def pg_query(sql: str, database: str = "pgstac") -> str:
@@ -195,7 +196,7 @@ def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: 
 
 def peer_disk_mb() -> float | None:
     """pg_database_size of the peer's database (what it takes on disk, indexes and TOAST included)."""
-    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", "postgresql://pgstac_peer:pgstac_peer@127.0.0.1:55432/pgstac",
+    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", f"{PEER_PG}/pgstac",
               "-c", "SELECT pg_database_size('pgstac')", check=False, quiet=True)
     try:
         return int(done.stdout.strip()) / 1e6
@@ -216,7 +217,7 @@ def peer_pss_mib(api: bool = True) -> float:
 
 
 def peer_item_count() -> int:
-    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", "postgresql://pgstac_peer:pgstac_peer@127.0.0.1:55432/pgstac",
+    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", f"{PEER_PG}/pgstac",
               "-c", "SELECT count(*) FROM pgstac.items", check=False, quiet=True)
     try:
         return int(done.stdout.strip())

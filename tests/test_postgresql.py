@@ -194,6 +194,7 @@ FILTERS: list[Any] = [
     {"op": ">", "args": [_p("geostudies:journal"), 5]},
     {"op": "like", "args": [_p("geostudies:journal"), "nature%"]},  # LIKE folds ASCII case
     {"op": "like", "args": [{"op": "casei", "args": [_p("title")]}, "%earth%"]},
+    {"op": "not", "args": [{"op": "like", "args": [_p("geostudies:journal"), "Nature\\"]}]},  # ends in the escape
     {"op": "between", "args": [_p("geostudies:year"), 2010, 2020]},
     {"op": "in", "args": [_p("geostudies:scope"), ["regional", "global"]]},
     {"op": "isnull", "args": [_p("geostudies:age_older_ma")]},

@@ -154,6 +154,12 @@ def test_a_failed_transaction_leaves_everything_as_it_was(filled: Store):
             raise RuntimeError("stop")
     assert [i["id"] for i in filled.iter_items()] == before
     assert filled.get_collection("doomed") is None
+    with filled.transaction():  # a bad query inside a transaction is the caller's error, not the transaction's
+        filled.upsert_items([item("kept", None, "2000-01-01T00:00:00Z")])
+        with pytest.raises(QueryError):
+            filled.search(SearchQuery(filter={"op": "=", "args": [{"property": "bad name;"}, 1]}))
+        assert filled.search(SearchQuery(ids=["kept"])).matched == 1
+    assert filled.get_item("c", "kept") is not None
     with pytest.raises(NotFound):  # a failing upsert rolls back its own earlier items too
         filled.upsert_items([item("first", None, "2000-01-01T00:00:00Z"), item("x", None, "2000-01-01T00:00:00Z",
                                                                                 cid="missing")])

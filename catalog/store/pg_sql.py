@@ -187,6 +187,10 @@ class PgTranslator(Translator):
         return f"(geostudies.sv_key({self._json(value)}) IS NULL)"
 
     def _like(self, value: Any, pattern: Any) -> str:
+        if isinstance(pattern, str) and (len(pattern) - len(pattern.rstrip("\\"))) % 2:
+            # A pattern ending in its escape character: SQLite matches nothing (null for null), PostgreSQL
+            # would raise an error.
+            return f"({self._text(value)} IS NULL AND NULL::boolean)"
         return (f"(geostudies.lower_ascii({self._text(value)}) LIKE geostudies.lower_ascii({self._text(pattern)}) "
                 "ESCAPE '\\')")
 

@@ -247,11 +247,18 @@ class PgStacStore:
             yield pooled
 
     @contextmanager
-    def _snapshot(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
-        """One consistent view for a read of several statements (a search's count and page)."""
+    def _snapshot(self, timeout: float | None = None, savepoint: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        """One consistent view for a read of several statements (a search's count and page).
+
+        Inside a write transaction the read sees that transaction's writes, in a savepoint: a query the
+        caller got wrong (a QueryError) must not abort the whole transaction, as it does not on SQLite."""
         with self._connection() as conn:
-            if conn.info.transaction_status != TransactionStatus.IDLE:  # inside a write: it sees its own writes
-                yield conn
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                if savepoint:
+                    with conn.transaction():
+                        yield conn
+                else:
+                    yield conn
                 return
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -605,7 +612,8 @@ class PgStacStore:
     def iter_items(self, collection_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Every Item in insertion order through a server-side cursor (one snapshot, ITER_BATCH rows a trip)."""
         try:
-            with self._snapshot() as conn, conn.cursor(name=f"iter_{id(object())}") as cur:
+            # no savepoint: the caller may write between Items, and a savepoint must not outlive them
+            with self._snapshot(savepoint=False) as conn, conn.cursor(name=f"iter_{id(object())}") as cur:
                 cur.itersize = ITER_BATCH
                 if collection_id is None:
                     cur.execute("SELECT doc FROM geostudies.items ORDER BY num")
