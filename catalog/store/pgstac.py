@@ -290,11 +290,14 @@ class PgStacStore:
                         conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                         conn.execute("SET LOCAL lock_timeout = 0")
                         yield
+                        if getattr(self._local, "stats_queued", False):  # pgstac's partition statistics
+                            conn.execute("SELECT pgstac.run_queued_queries_intransaction()")
                 except BaseException:
                     self._property_keys.clear()  # what the rolled-back writes recorded is gone
                     raise
                 finally:
                     self._local.conn = None
+                    self._local.stats_queued = False
         except (psycopg.Error, PoolTimeout) as exc:
             raise storage_error(exc, self.location) from exc
 
@@ -550,13 +553,18 @@ class PgStacStore:
         if mirror:
             self._mirror(conn, mirror)
 
-    @staticmethod
-    def _mirror(conn: psycopg.Connection[Any], docs: list[dict[str, Any]]) -> None:
+    def _mirror(self, conn: psycopg.Connection[Any], docs: list[dict[str, Any]]) -> None:
         """Write Items into pgstac's tables the way ``pypgstac load`` does (dehydrated in Python, COPY into
         their partitions, upsert), on this transaction's connection: about 20x faster than pgstac's staging
-        tables, whose trigger dehydrates each Item in PL/pgSQL."""
+        tables, whose trigger dehydrates each Item in PL/pgSQL.
+
+        The loader refreshes a partition's statistics after every batch, a scan of the whole partition:
+        queued instead (pgstac's ``use_queue``), and run once per partition when the transaction ends."""
         from pypgstac.load import Loader, Methods
 
+        if not getattr(self._local, "stats_queued", False):
+            conn.execute("SET LOCAL pgstac.use_queue = 'true'")
+            self._local.stats_queued = True
         Loader(_PgstacOn(conn)).load_items(iter(docs), insert_mode=Methods.upsert)  # type: ignore[arg-type]
 
     def delete_item(self, collection_id: str, item_id: str) -> None:
