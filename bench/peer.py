@@ -177,7 +177,7 @@ def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: 
                     break
             except requests.RequestException:
                 time.sleep(0.2)
-        urls = work / f"q-geostudies-{n}.txt"
+        urls = work / f"q-geostudies-{backend}-{n}.txt"
         sh(sys.executable, PEER / "queries.py", root, urls, "--n", 2000, "--seed", 1)
         disk = Path(location).stat().st_size / 1e6 if backend == "sqlite" else \
             int(pg_query(f"SELECT pg_database_size('{database}')") or 0) / 1e6
