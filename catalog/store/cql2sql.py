@@ -44,14 +44,19 @@ def normalise_timestamp(value: object) -> str:
 DOCUMENT = "gs_json(items.doc, items.zdict)"  # an Item's JSON text, decompressed (a SQL function of the store)
 
 
-def property_path(name: str) -> str:
-    """The quoted JSON path of an Item property (``'$.properties."eo:cloud_cover"'``), safe to inline in SQL."""
+def property_name(name: str) -> str:
+    """An Item property's name without a ``properties.`` prefix; anything but a plain name is a QueryError,
+    so a backend may inline the name in its SQL."""
     if name.startswith("properties."):
         name = name[len("properties."):]
     if not PROPERTY_NAME.match(name):
         raise QueryError(f"invalid property name {name!r}")
-    # The name is validated above and quoted inside the JSON path; it is safe to inline.
-    return f"'$.properties.\"{name}\"'"
+    return name
+
+
+def property_path(name: str) -> str:
+    """The quoted JSON path of an Item property (``'$.properties."eo:cloud_cover"'``), safe to inline in SQL."""
+    return f"'$.properties.\"{property_name(name)}\"'"
 
 
 def column_for(name: str) -> str:
@@ -96,14 +101,19 @@ class Translator:
                              f"{_brief(node)}") from None
         return sql, self.params
 
-    def _param(self, value: Any) -> str:
+    @staticmethod
+    def _checked(value: Any) -> Any:
+        """A literal as a parameter takes it: a string, a 64-bit integer, a float or null; booleans as 1/0."""
         if isinstance(value, bool):
             value = int(value)
         if not (value is None or isinstance(value, (int, float, str))):
             raise QueryError(f"unsupported value in filter: {_brief(value)}")
         if isinstance(value, int) and not -2**63 <= value < 2**63:
             raise QueryError(f"number out of range in filter: {_brief(value)}")
-        self.params.append(value)
+        return value
+
+    def _param(self, value: Any) -> str:
+        self.params.append(self._checked(value))
         return self.PLACEHOLDER
 
     def _instant(self, node: Any, open_end: str) -> str:

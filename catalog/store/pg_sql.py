@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from .cql2sql import COLUMNS, PROPERTY_NAME, Translator, normalise_timestamp
+from .cql2sql import COLUMNS, Translator, normalise_timestamp, property_name
 from .fulltext import Fts5Tokens, term_words
 from .types import QueryError
 
@@ -94,11 +94,7 @@ TEXT_COLUMNS = frozenset({"id", "collection", "datetime", "start_datetime", "end
 
 def property_json(name: str) -> str:
     """The jsonb of an Item property (``items.props -> 'eo:cloud_cover'``); the name is validated, so inlined."""
-    if name.startswith("properties."):
-        name = name[len("properties."):]
-    if not PROPERTY_NAME.match(name):
-        raise QueryError(f"invalid property name {name!r}")
-    return f"(items.props -> '{name}')"
+    return f"(items.props -> '{property_name(name)}')"
 
 
 def column_json(name: str) -> str:
@@ -143,12 +139,8 @@ class PgTranslator(Translator):
         return self._jsonb(node)
 
     def _jsonb(self, value: Any) -> str:
-        if isinstance(value, bool):
-            value = int(value)
-        if not (value is None or isinstance(value, (int, float, str))):
-            raise QueryError(f"unsupported value in filter: {str(value)[:80]}")
-        if isinstance(value, int) and not -2**63 <= value < 2**63:
-            raise QueryError(f"number out of range in filter: {value}")
+        """A literal as a jsonb parameter (SQLite's value rules: booleans as 1/0)."""
+        value = self._checked(value)
         if value is None:
             return "NULL::jsonb"
         self.params.append(Jsonb(value))

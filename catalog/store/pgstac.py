@@ -20,7 +20,6 @@ whole while other processes keep serving the catalogue as it was.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import threading
@@ -41,7 +40,7 @@ from ..times import MIN_TIME, TimestampError, normalise_timestamp, utc_now
 from . import itemjson, tokens
 from .aggregating import geotile_buckets, rfc3339, terms_buckets
 from .fulltext import TEXT_FIELDS, collection_text, document_text
-from .indexing import collection_index_rows, item_area, item_target, item_times, json_type
+from .indexing import collection_index_rows, item_area, item_target, item_times
 from .itemjson import ItemJSON
 from .pg_sql import SCHEMA, SCHEMA_VERSION, SPATIAL_FUNCTIONS, PgTranslator, property_json, sort_expressions, tsvectors
 from .pg_sql import tsquery as text_query
@@ -67,6 +66,7 @@ from .types import (
     StoreError,
     WriteMode,
 )
+from .writing import batches, check_write, item_digest, keyset_condition, new_property_types
 
 LOG = logging.getLogger("geostudies.store")
 WRITE_BATCH = 2000
@@ -458,13 +458,7 @@ class PgStacStore:
     def upsert_items(self, docs: Iterable[dict[str, Any] | RawItem], mode: WriteMode = "upsert") -> dict[str, int]:
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         with self.transaction():
-            batch: list[dict[str, Any] | RawItem] = []
-            for doc in docs:
-                batch.append(doc)
-                if len(batch) >= WRITE_BATCH:
-                    self._write_batch(batch, mode, counts)
-                    batch = []
-            if batch:
+            for batch in batches(docs, WRITE_BATCH):
                 self._write_batch(batch, mode, counts)
         return counts
 
@@ -498,21 +492,14 @@ class PgStacStore:
             keys = self._property_keys.setdefault(collection, {})
             for (doc, stored), geometry in zip(entries, shapes, strict=True):
                 item_id = doc.get("id")
-                digest = hashlib.blake2b(stored.json, digest_size=8).digest()
+                digest = item_digest(stored)
                 row = existing.get(item_id)
-                if row and mode == "insert":
-                    raise Conflict(f"item {item_id!r} already exists in collection {collection!r}")
-                if not row and mode == "update":
-                    raise NotFound(f"no item {item_id!r} in collection {collection!r}")
+                check_write(mode, row is not None, item_id, collection)
                 if row and row[1] == digest:
                     counts["unchanged"] += 1
                     continue
                 props = doc.get("properties") or {}
-                for key in props.keys() - keys.keys():
-                    kind = json_type(props[key])
-                    if kind != "null":
-                        keys[key] = kind
-                        property_rows.append((collection, key, kind))
+                property_rows += [(collection, k, t) for k, t in new_property_types(props, keys).items()]
                 start, end, _, _ = item_times(doc)
                 if row:
                     stale.append(row[0])
@@ -769,14 +756,7 @@ class PgStacStore:
 
     @staticmethod
     def _keyset(keys: list[tuple[str, bool]], values: list[Any], forward: bool) -> tuple[str, list[Any]]:
-        """Rows strictly after (forward) or before the row whose sort values are ``values``."""
-        clauses, params = [], []
-        for i, (expr, ascending) in enumerate(keys):
-            after = ascending if forward else not ascending
-            parts = [f"{keys[j][0]} = %s" for j in range(i)] + [f"{expr} {'>' if after else '<'} %s"]
-            clauses.append("(" + " AND ".join(parts) + ")")
-            params += values[:i] + [values[i]]
-        return "(" + " OR ".join(clauses) + ")", params
+        return keyset_condition(keys, values, forward, "%s")
 
     def _relevance_page(self, conn: psycopg.Connection[Any], query: SearchQuery, token: dict[str, Any] | None,
                         where: str, params: list[Any], area: Any, encoded: bool) -> SearchPage:

@@ -41,7 +41,6 @@ from .indexing import (
     item_boxes,
     item_target,
     item_times,
-    json_type,
 )
 from .itemjson import ItemJSON
 from .relevance import prepared as _prepared
@@ -71,6 +70,7 @@ from .types import (
     StoreError,
     WriteMode,
 )
+from .writing import batches, check_write, item_digest, keyset_condition, new_property_types
 
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 WRITE_BATCH = 2000  # Items per executemany round in upsert_items
@@ -455,13 +455,7 @@ class SQLiteStore:
         """Insert or update Items (matched on collection + id) in one transaction, in batches."""
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         with self.transaction():
-            batch: list[dict[str, Any] | RawItem] = []
-            for doc in docs:
-                batch.append(doc)
-                if len(batch) >= WRITE_BATCH:
-                    self._write_batch(batch, mode, counts)
-                    batch = []
-            if batch:
+            for batch in batches(docs, WRITE_BATCH):
                 self._write_batch(batch, mode, counts)
         return counts
 
@@ -508,20 +502,14 @@ class SQLiteStore:
             new_keys: dict[str, str] = {}
             for (doc, stored), wkb, bounds in zip(entries, shapes, shape_bounds, strict=True):
                 item_id = doc.get("id")
-                digest = hashlib.blake2b(stored.json, digest_size=8).digest()
+                digest = item_digest(stored)
                 row = existing.get(item_id)
-                if row and mode == "insert":
-                    raise Conflict(f"item {item_id!r} already exists in collection {collection!r}")
-                if not row and mode == "update":
-                    raise NotFound(f"no item {item_id!r} in collection {collection!r}")
+                check_write(mode, row is not None, item_id, collection)
                 if row and row[1] == digest:
                     counts["unchanged"] += 1
                     continue
                 props = doc.get("properties") or {}
-                for key in props.keys() - keys.keys():
-                    kind = json_type(props[key])
-                    if kind != "null":
-                        keys[key] = new_keys[key] = kind
+                new_keys.update(new_property_types(props, keys))
                 start, end, start_days, end_days = item_times(doc)
                 blob, zdict = self.codec.encode(stored.json, dict_id)
                 values = (start, end, item_target(doc), wkb, blob, zdict, stored.links_at, item_area(doc), digest,
@@ -951,14 +939,7 @@ class SQLiteStore:
 
     @staticmethod
     def _keyset(keys: list[tuple[str, bool]], values: list[Any], forward: bool) -> tuple[str, list[Any]]:
-        """Rows strictly after (forward) or before the row whose sort values are ``values``."""
-        clauses, params = [], []
-        for i, (expr, ascending) in enumerate(keys):
-            after = ascending if forward else not ascending
-            parts = [f"{keys[j][0]} = ?" for j in range(i)] + [f"{expr} {'>' if after else '<'} ?"]
-            clauses.append("(" + " AND ".join(parts) + ")")
-            params += values[:i] + [values[i]]
-        return "(" + " OR ".join(clauses) + ")", params
+        return keyset_condition(keys, values, forward, "?")
 
 
 
