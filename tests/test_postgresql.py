@@ -262,3 +262,17 @@ def test_both_backends_answer_every_query_alike(catalogues):
     finally:
         sqlite.close()
         pg.close()
+
+
+def test_a_wrong_url_or_an_unmigrated_database_is_one_line_saying_what_to_do(pg_cluster: Cluster, tmp_path: Path):
+    refused = _cli("search", "--db", "postgresql://nobody:secret@127.0.0.1:1/none")
+    assert refused.returncode == 1 and "cannot connect" in refused.stderr and "secret" not in refused.stderr
+    assert "Traceback" not in refused.stderr
+    wrong_password = pg_cluster.url("postgres").replace(pg_cluster.password, "wrong")
+    if wrong_password != pg_cluster.url("postgres"):
+        denied = _cli("search", "--db", wrong_password)
+        assert denied.returncode == 1 and "password authentication failed" in denied.stderr
+    pg_cluster.execute("CREATE DATABASE never_migrated")
+    empty = _cli("serve", "--db", pg_cluster.url("never_migrated"), "--port", "1")
+    assert empty.returncode in (1, 2) and "geostudies build --db URL" in empty.stderr
+    assert "Traceback" not in empty.stderr

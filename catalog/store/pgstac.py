@@ -202,6 +202,13 @@ class PgStacStore:
         self._local = threading.local()
         self._property_keys: dict[str, dict[str, str]] = {}
         self._secret: bytes | None = None
+        try:  # one plain connection first: a wrong URL fails at once, saying why (the pool would retry)
+            psycopg.connect(location, connect_timeout=CONNECT_TIMEOUT_S).close()
+        except psycopg.Error as exc:
+            reason = (str(exc).strip().splitlines() or ["no reason given"])[0]
+            raise StorageUnavailable(f"cannot connect to the catalogue's database at {self.location}: {reason}; "
+                                     "check that PostgreSQL is running there and that the user, password and "
+                                     "database name are right") from None
         self.pool = ConnectionPool(location, min_size=1, max_size=POOL_MAX, kwargs={"autocommit": True},
                                    configure=_configure, open=False, name="geostudies", timeout=CONNECT_TIMEOUT_S)
         try:
