@@ -216,6 +216,8 @@ FILTERS: list[Any] = [
     {"op": "s_contains", "args": [_p("geometry"), {"type": "Point", "coordinates": [121, 23]}]},
     {"op": "or", "args": [{"op": ">", "args": [{"op": "*", "args": [_p("geostudies:year"), 2]}, 4048]},
                           {"op": "=", "args": [{"op": "%", "args": [_p("geostudies:year"), 0]}, 1]}]},
+    {"op": "=", "args": [{"op": "/", "args": [_p("geostudies:year"), 2]}, 1012]},  # integer division
+    {"op": "=", "args": [{"op": "%", "args": [_p("geostudies:year"), 7.5]}, 2]},
 ]
 SORTS: list[list[tuple[str, bool]]] = [[], [("datetime", True)], [("geostudies:year", False)], [("title", True)],
                                        [("geostudies:area_km2", True)], [("geostudies:journal", False),

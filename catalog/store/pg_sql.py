@@ -84,6 +84,13 @@ CREATE OR REPLACE FUNCTION geostudies.sv_elements(j jsonb) RETURNS SETOF jsonb L
   PARALLEL SAFE AS $$
   SELECT e FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j ELSE jsonb_build_array(j) END) AS e
   WHERE j IS NOT NULL $$;
+-- SQLite's / and %: integer division when both are integers, x/0 and x%0 null, % on the integer parts.
+CREATE OR REPLACE FUNCTION geostudies.sv_div(a numeric, b numeric) RETURNS numeric LANGUAGE sql IMMUTABLE
+  PARALLEL SAFE AS $$
+  SELECT CASE WHEN b = 0 THEN NULL WHEN scale(a) = 0 AND scale(b) = 0 THEN div(a, b) ELSE a / b END $$;
+CREATE OR REPLACE FUNCTION geostudies.sv_mod(a numeric, b numeric) RETURNS numeric LANGUAGE sql IMMUTABLE
+  PARALLEL SAFE AS $$
+  SELECT CASE WHEN trunc(b) = 0 THEN NULL ELSE mod(trunc(a), trunc(b)) END $$;
 CREATE OR REPLACE FUNCTION geostudies.lower_ascii(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT translate(t, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') $$;
 """
@@ -201,9 +208,8 @@ class PgTranslator(Translator):
             if op in ("+", "-", "*", "/", "%", "div", "^"):
                 left, right = (f"geostudies.sv_num({self._json(a)})" for a in args[:2])
                 if op in ("/", "div", "%"):
-                    right = f"nullif({right}, 0)"  # SQLite's x/0 is null, not an error
-                sql_op = {"div": "/", "^": "*", "%": "%%"}.get(op, op)
-                return f"({left} {sql_op} {right})"
+                    return f"geostudies.sv_{'mod' if op == '%' else 'div'}({left}, {right})"
+                return f"({left} {'*' if op == '^' else op} {right})"  # '^' is '*' on SQLite too
         if isinstance(node, dict) and "property" in node:
             return self._property(node["property"])
         return super()._value(node)
