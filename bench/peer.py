@@ -10,6 +10,7 @@ Extra shapes from the old benchmark (intersects, a CQL2 property filter) are add
 URL lists. The table goes to stdout and, with ``--out``, to a JSON file.
 
     python bench/peer.py --sizes 100000 1000000 --work /tmp/peer-bench [--skip-peer] [--duration 30]
+    python bench/peer.py --sizes 100000 --backends sqlite postgresql   # geostudies on both stores, and the peer
 
 Not part of the test suite: it takes tens of minutes at 10^6 and needs the machine to itself.
 """
@@ -28,7 +29,8 @@ from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
 PEER = REPO.parent / "shared" / "bench" / "peer"
-PEER_ROOT = "http://127.0.0.1:58082"
+# pgstac_peer.sh reads the same variables: a second peer (another PEER_DIR and ports) can run beside a first
+PEER_ROOT = f"http://127.0.0.1:{os.environ.get('PEER_API_PORT', '58082')}"
 
 
 def sh(*args: str | Path, env: dict[str, str] | None = None, check: bool = True, quiet: bool = False
@@ -130,20 +132,42 @@ def measure_shapes(work: Path, api: str, n: int, root: str, duration: int, urls:
     return row
 
 
+PEER_PG = f"postgresql://pgstac_peer:pgstac_peer@127.0.0.1:{os.environ.get('PEER_PG_PORT', '55432')}"  # its cluster
+
+
+def pg_query(sql: str, database: str = "pgstac") -> str:
+    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", f"{PEER_PG}/{database}", "-c", sql, check=False,
+              quiet=True)
+    return done.stdout.strip()
+
+
 def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: int, port: int,
-                   reuse: bool = False) -> dict[str, Any]:
-    db = work / f"geostudies-{n}.db"
+                   reuse: bool = False, backend: str = "sqlite") -> dict[str, Any]:
+    """geostudies on a SQLite file, or on a database of its own in the peer's PostgreSQL cluster (same server,
+    same settings as the peer's database), loaded with ``geostudies load``."""
+    database = f"geostudies_{n}"
+    location = str(work / f"geostudies-{n}.db") if backend == "sqlite" else f"{PEER_PG}/{database}"
     load_s = None
-    if not (reuse and db.exists()):
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    if backend == "sqlite":
+        fresh = not (reuse and Path(location).exists())
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{location}{suffix}").unlink(missing_ok=True)
+    else:
+        fresh = not (reuse and pg_query(f"SELECT 1 FROM pg_database WHERE datname = '{database}'") == "1")
+        if fresh:
+            pg_query(f"DROP DATABASE IF EXISTS {database}", "postgres")
+            pg_query(f"CREATE DATABASE {database}", "postgres")
+    if fresh:
         started = time.perf_counter()
-        sh(sys.executable, "-m", "service.cli", "load", items, "--collection", collection, "--db", db)
+        sh(sys.executable, "-m", "service.cli", "load", items, "--collection", collection, "--db", location)
         load_s = time.perf_counter() - started
+        if backend != "sqlite":  # as the peer's load does: planner statistics before measuring
+            pg_query("VACUUM (ANALYZE)", database)
     root = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--db", str(db), "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--db", location, "--port", str(port),
                                "--workers", "2"], cwd=REPO, stdout=subprocess.DEVNULL,
-                              stderr=(work / "geostudies-serve.log").open("wb"))
+                              stderr=(work / f"geostudies-{backend}-serve.log").open("wb"))
     try:
         import requests
 
@@ -153,13 +177,17 @@ def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: 
                     break
             except requests.RequestException:
                 time.sleep(0.2)
-        urls = work / f"q-geostudies-{n}.txt"
+        urls = work / f"q-geostudies-{backend}-{n}.txt"
         sh(sys.executable, PEER / "queries.py", root, urls, "--n", 2000, "--seed", 1)
-        row: dict[str, Any] = {"api": "geostudies", "n": n, "load_items_per_s": n / load_s if load_s else None,
-                               "disk_mb": db.stat().st_size / 1e6, "check": check(urls, items)}
+        disk = Path(location).stat().st_size / 1e6 if backend == "sqlite" else \
+            int(pg_query(f"SELECT pg_database_size('{database}')") or 0) / 1e6
+        row: dict[str, Any] = {"api": "geostudies" if backend == "sqlite" else "geostudies on PostgreSQL", "n": n,
+                               "load_items_per_s": n / load_s if load_s else None, "disk_mb": disk,
+                               "check": check(urls, items)}
         row.update(measure(urls, None, duration))
-        row["pss_mib"] = pss_mib(children(server.pid))
-        row.update(measure_shapes(work, "geostudies", n, root, duration, urls))
+        # PostgreSQL's processes count too (as for the peer): the cluster serves both databases
+        row["pss_mib"] = pss_mib(children(server.pid)) + (peer_pss_mib(api=False) if backend != "sqlite" else 0)
+        row.update(measure_shapes(work, f"geostudies-{backend}", n, root, duration, urls))
         return row
     finally:
         server.terminate()
@@ -168,7 +196,7 @@ def run_geostudies(work: Path, n: int, items: Path, collection: Path, duration: 
 
 def peer_disk_mb() -> float | None:
     """pg_database_size of the peer's database (what it takes on disk, indexes and TOAST included)."""
-    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", "postgresql://pgstac_peer:pgstac_peer@127.0.0.1:55432/pgstac",
+    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", f"{PEER_PG}/pgstac",
               "-c", "SELECT pg_database_size('pgstac')", check=False, quiet=True)
     try:
         return int(done.stdout.strip()) / 1e6
@@ -176,11 +204,11 @@ def peer_disk_mb() -> float | None:
         return None
 
 
-def peer_pss_mib() -> float:
-    """PSS of the peer's API workers and of the PostgreSQL cluster serving it."""
+def peer_pss_mib(api: bool = True) -> float:
+    """PSS of the peer's API workers (``api``) and of the PostgreSQL cluster serving it."""
     peer_dir = Path(os.environ.get("PEER_DIR", "/tmp/pgstac-peer"))
     pids: list[int] = []
-    for pid_file in (peer_dir / "api.pid", peer_dir / "pgdata" / "postmaster.pid"):
+    for pid_file in ((peer_dir / "api.pid",) if api else ()) + (peer_dir / "pgdata" / "postmaster.pid",):
         try:
             pids += children(int(pid_file.read_text().splitlines()[0]))
         except (OSError, ValueError, IndexError):
@@ -189,7 +217,7 @@ def peer_pss_mib() -> float:
 
 
 def peer_item_count() -> int:
-    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", "postgresql://pgstac_peer:pgstac_peer@127.0.0.1:55432/pgstac",
+    done = sh("/usr/lib/postgresql/15/bin/psql", "-X", "-tA", f"{PEER_PG}/pgstac",
               "-c", "SELECT count(*) FROM pgstac.items", check=False, quiet=True)
     try:
         return int(done.stdout.strip())
@@ -248,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--backends", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite"],
+                        help="geostudies store backends to measure; postgresql uses a database of its own in the "
+                             "peer's cluster (started by pgstac_peer.sh)")
     parser.add_argument("--reuse", action="store_true",
                         help="serve geostudies-N.db from an earlier run, and the peer's database when it holds "
                              "exactly N items (no load)")
@@ -257,7 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for n in args.sizes:
         items, collection = items_file(args.work, n)
-        rows.append(run_geostudies(args.work, n, items, collection, args.duration, args.port, args.reuse))
+        if "sqlite" in args.backends:
+            rows.append(run_geostudies(args.work, n, items, collection, args.duration, args.port, args.reuse))
+        if "postgresql" in args.backends:
+            sh("bash", PEER / "pgstac_peer.sh", "start", env={"PEER_CONTEXT": "on", "PEER_API_HYDRATE": "true"})
+            rows.append(run_geostudies(args.work, n, items, collection, args.duration, args.port, args.reuse,
+                                       backend="postgresql"))
         if not args.skip_peer:
             rows += run_peer(args.work, n, items, collection, args.duration, args.reuse)
         print(table(rows), flush=True)

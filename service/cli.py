@@ -10,10 +10,10 @@ import click
 import orjson
 
 from catalog.records import RECORDS_DIR, RecordsInvalid
-from catalog.store import Store, StoreError, default_location, open_store
+from catalog.store import Store, StoreError, default_location, open_store, redacted
 
 db_option = click.option("--db", "db", default=default_location, show_default="$GEOSTUDIES_DB or ./geostudies.db",
-                         help="Catalogue store (a SQLite file).")
+                         help="Catalogue store: a SQLite file, or postgresql://user:password@host:port/database.")
 records_option = click.option("--records", type=click.Path(file_okay=False, path_type=Path), default=RECORDS_DIR,
                               show_default="the bundled catalog/", help="Folder with studies/ and datasets/.")
 
@@ -40,7 +40,7 @@ def store_at(db: str, *, readonly: bool = False) -> Store:
     except FileNotFoundError as exc:
         raise click.ClickException(f"{exc} (or give --db / set GEOSTUDIES_DB)") from None
     except ValueError as exc:
-        raise click.UsageError(f"--db {db}: {exc}") from None
+        raise click.UsageError(f"--db {redacted(db)}: {exc}") from None
 
 
 @click.group(cls=Commands)
@@ -86,12 +86,13 @@ def build(db: str, records: Path, no_schemas: bool) -> None:
         click.echo(f"warning: {warning}", err=True)
     if result.ok:
         click.echo(f"{len(result.records.studies)} studies and {len(result.records.datasets)} datasets are valid; "
-                   f"writing {len(result.items)} items and {len(result.collections)} collections to {db} ...",
+                   f"writing {len(result.items)} items and {len(result.collections)} collections to {redacted(db)} ...",
                    err=True)
     else:
         for problem in result.problems:
             click.echo(str(problem), err=True)
-        click.echo(f"build refused: {len(result.problems)} problem(s); the catalogue at {db} is unchanged", err=True)
+        click.echo(f"build refused: {len(result.problems)} problem(s); the catalogue at {redacted(db)} is unchanged",
+                   err=True)
         sys.exit(1)
     with store_at(db) as store:
         try:
@@ -99,9 +100,9 @@ def build(db: str, records: Path, no_schemas: bool) -> None:
         except RecordsInvalid as exc:  # the store refused the write (disk full, busy, damaged): rolled back
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"build refused; the catalogue at {db} is unchanged", err=True)
+            click.echo(f"build refused; the catalogue at {redacted(db)} is unchanged", err=True)
             sys.exit(1)
-    click.echo(f"built {db}: " + ", ".join(f"{k}={v}" for k, v in report.items()))
+    click.echo(f"built {redacted(db)}: " + ", ".join(f"{k}={v}" for k, v in report.items()))
 
 
 @main.command()
@@ -116,7 +117,7 @@ def export(db: str, kind: str, path: Path, collection: str) -> None:
 
     with store_at(db, readonly=True) as store:
         if kind != "static" and store.get_collection(collection) is None:
-            raise click.UsageError(f"no collection {collection!r} in {db}")
+            raise click.UsageError(f"no collection {collection!r} in {redacted(db)}")
         count = store.count_items(None if kind == "static" else collection)
         click.echo(f"exporting {count} items{'' if kind == 'static' else f' of {collection}'} as {kind} ...",
                    err=True)
@@ -203,7 +204,8 @@ def serve(db: str, host: str, port: int, workers: int, threads: int, timeout: fl
     except (OSError, StoreError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     if problems:
-        raise click.UsageError(f"the catalogue at {db} failed its integrity check: {'; '.join(problems[:5])}; "
+        raise click.UsageError(f"the catalogue at {redacted(db)} failed its integrity check: "
+                               f"{'; '.join(problems[:5])}; "
                                "rebuild it (geostudies build) or restore a copy")
     config = ServiceConfig.from_env(store=db)
     if config.allowed_hosts is None and not config.public_url and host not in ("0.0.0.0", "::", ""):
@@ -263,6 +265,30 @@ def harvest(db: str, sources: tuple[str, ...], studies: tuple[str, ...], since: 
 
 
 @main.command()
+@click.option("--from", "source", required=True, help="The catalogue to copy: a SQLite file or a postgresql:// URL.")
+@click.option("--to", "target", required=True, help="Where to: a new SQLite file or an empty (migrated or new) "
+                                                    "PostgreSQL database's URL.")
+def copy(source: str, target: str) -> None:
+    """Copy a whole catalogue between stores (SQLite <-> PostgreSQL): collections, every Item (harvested ones
+    too) and the harvest state, streamed, all or nothing; progress on stderr."""
+    import time
+
+    from tqdm import tqdm
+
+    from catalog.copy import copy_catalogue
+
+    started = time.perf_counter()
+    with store_at(source, readonly=True) as src:
+        total = src.count_items()
+        with store_at(target) as dst, tqdm(desc="copying", unit=" items", total=total, file=sys.stderr,
+                                           mininterval=1.0, disable=False) as bar:
+            report = copy_catalogue(src, dst, progress=bar.update)
+            shown = dst.location  # a URL without its password
+    seconds = time.perf_counter() - started
+    click.echo(f"copied {report.collections} collections, {report.items} items and {report.state} harvest-state "
+               f"entries to {shown} in {seconds:.1f} s ({report.items / max(seconds, 1e-9):,.0f} items/s)")
+
+@main.command()
 @db_option
 @click.argument("items", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--collection", "collection_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -292,12 +318,13 @@ def load(db: str, items: Path, collection_file: Path | None, skip_invalid: bool)
                 click.echo(str(problem), err=True)
             more = len(exc.problems) - 50
             click.echo((f"... and {more} more\n" if more > 0 else "") + f"load refused: {exc}; the catalogue at "
-                       f"{db} is unchanged (use --skip-invalid to load the good lines)", err=True)
+                       f"{redacted(db)} is unchanged (use --skip-invalid to load the good lines)", err=True)
             sys.exit(1)
     for problem in report.skipped:
         click.echo(f"skipped: {problem}", err=True)
     seconds = time.perf_counter() - started
-    click.echo(f"loaded {report.read} items into {db} in {seconds:.1f} s ({report.read / max(seconds, 1e-9):,.0f} "
+    click.echo(f"loaded {report.read} items into {redacted(db)} in {seconds:.1f} s "
+               f"({report.read / max(seconds, 1e-9):,.0f} "
                f"items/s): {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
                f"{len(report.skipped)} problem(s) skipped")
 
@@ -373,7 +400,7 @@ def script(db: str, study: str, out: Path | None) -> None:
     with store_at(db, readonly=True) as store:
         item = store.get_item("studies", study)
         if item is None:
-            raise click.UsageError(f"no study {study!r} in {db}")
+            raise click.UsageError(f"no study {study!r} in {redacted(db)}")
         text = study_script(item, catalogue=catalogue_label(store, db))
     path = out or Path(f"{study}.py")
     path.write_text(text, encoding="utf-8")
@@ -391,7 +418,7 @@ def cite(db: str, study: str, fmt: str) -> None:
     with store_at(db, readonly=True) as store:
         item = store.get_item("studies", study)
         if item is None:
-            raise click.UsageError(f"no study {study!r} in {db}")
+            raise click.UsageError(f"no study {study!r} in {redacted(db)}")
         click.echo(citation(item, {c["id"]: c for c in store.collections()}, fmt), nl=False)
 
 

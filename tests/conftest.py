@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,12 @@ from catalog.records import RECORDS_DIR
 from catalog.schemas import schemas_dir
 from catalog.store import open_store
 
+from .pgcluster import Cluster, start_cluster, unavailable_reason
+
 REPO = Path(__file__).resolve().parent.parent
+BACKENDS = ("sqlite", "postgresql")  # the stores the API, validator and client tests run on
 SHARED = REPO.parent / "shared"
+LOGS = Path(tempfile.gettempdir()) / f"geostudies-test-logs-{os.getuid()}"  # servers of database URLs log here
 SMALL_RECORDS = Path(__file__).resolve().parent / "data" / "records"
 
 
@@ -67,6 +72,19 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL server for the session (per xdist worker): $GEOSTUDIES_TEST_PG, else a private cluster
+    on 127.0.0.1 and a socket in a temporary directory. Skips when PostgreSQL or PostGIS is not installed."""
+    if not os.environ.get("GEOSTUDIES_TEST_PG"):
+        reason = unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def catalogue_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled catalogue, built once into a real SQLite file (schema checks when ../shared is there)."""
     path = tmp_path_factory.mktemp("catalogue") / "geostudies.db"
@@ -74,6 +92,68 @@ def catalogue_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build(store, RECORDS_DIR, schemas=shared_available())
     store.close()
     return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--backend", action="append", choices=BACKENDS, default=None,
+                     help="Store backend(s) the API, validator and client tests run on (repeatable; default: "
+                          "$GEOSTUDIES_TEST_BACKENDS or all)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend") or \
+            os.environ.get("GEOSTUDIES_TEST_BACKENDS", ",".join(BACKENDS)).split(",")
+        metafunc.parametrize("backend", [b for b in BACKENDS if b in chosen])
+
+
+class Catalogues:
+    """The bundled catalogue and a server on it, per backend, each made on first use and kept for the session
+    (a parametrized session fixture would be torn down and rebuilt whenever xdist interleaves the backends)."""
+
+    def __init__(self, request: pytest.FixtureRequest):
+        self.request = request
+        self.locations: dict[str, str] = {}
+        self.servers: dict[str, Server] = {}
+
+    def location(self, backend: str) -> str:
+        if backend not in self.locations:
+            if backend == "sqlite":
+                self.locations[backend] = str(self.request.getfixturevalue("catalogue_db"))
+            else:
+                location = self.request.getfixturevalue("pg_cluster").new_database("catalogue")
+                with open_store(location) as store:
+                    build(store, RECORDS_DIR, schemas=shared_available())
+                self.locations[backend] = location
+        return self.locations[backend]
+
+    def server(self, backend: str) -> Server:
+        if backend not in self.servers:
+            self.servers[backend] = start_server(self.location(backend))
+        return self.servers[backend]
+
+    def close(self) -> None:
+        for srv in self.servers.values():
+            stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def catalogues(request: pytest.FixtureRequest) -> Iterator[Catalogues]:
+    kept = Catalogues(request)
+    yield kept
+    kept.close()
+
+
+@pytest.fixture()
+def catalogue(backend: str, catalogues: Catalogues) -> str:
+    """The bundled catalogue on each backend: the SQLite file, or a PostgreSQL database built once."""
+    return catalogues.location(backend)
+
+
+@pytest.fixture()
+def catalogue_server(backend: str, catalogues: Catalogues) -> Server:
+    """geostudies serve (2 processes) on each backend's bundled catalogue."""
+    return catalogues.server(backend)
 
 
 @pytest.fixture()
@@ -95,7 +175,7 @@ def small_records(tmp_path: Path) -> Path:
 
 
 class Server:
-    def __init__(self, url: str, process: subprocess.Popen, db: Path):
+    def __init__(self, url: str, process: subprocess.Popen, db: Path | str):
         self.url, self.process, self.db = url, process, db
 
     def get(self, path: str, **kwargs) -> requests.Response:
@@ -105,10 +185,12 @@ class Server:
         return requests.post(self.url + path, timeout=30, **kwargs)
 
 
-def start_server(db: Path, workers: int = 2, env: dict[str, str] | None = None) -> Server:
+def start_server(db: Path | str, workers: int = 2, env: dict[str, str] | None = None) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    log = Path(db).with_name(f"server-{port}.log")  # a file, not a pipe: a pipe nobody reads can block the server
+    logs = Path(db).parent if isinstance(db, Path) or "://" not in db else LOGS
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"server-{port}.log"  # a file, not a pipe: a pipe nobody reads can block the server
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--db", str(db), "--port", str(port),
          "--workers", str(workers)],
@@ -122,7 +204,7 @@ def start_server(db: Path, workers: int = 2, env: dict[str, str] | None = None) 
         raise
 
 
-def _wait_until_ready(process: subprocess.Popen, url: str, db: Path) -> Server:
+def _wait_until_ready(process: subprocess.Popen, url: str, db: Path | str) -> Server:
     deadline = time.time() + 60
     while time.time() < deadline:
         if process.poll() is not None:

@@ -12,6 +12,12 @@ PINGTUNG = "pingtung-2006-doublet-intraslab-stress"
 TAIWAN = [119.0, 21.0, 122.5, 25.5]
 
 
+@pytest.fixture()
+def server(catalogue_server):
+    """This module's tests run against every backend (conftest ``catalogue_server``)."""
+    return catalogue_server
+
+
 def test_landing_page_links_and_conformance(server):
     landing = server.get("/").json()
     rels = {lk["rel"] for lk in landing["links"]}

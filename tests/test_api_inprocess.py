@@ -17,9 +17,15 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 PINGTUNG = "pingtung-2006-doublet-intraslab-stress"
 
 
-@pytest.fixture(scope="module")
-def client(catalogue_db: Path) -> FlaskClient:
-    return create_app(ServiceConfig(store=str(catalogue_db), tile_url="")).test_client()
+_APPS: dict[str, FlaskClient] = {}
+
+
+@pytest.fixture()
+def client(catalogue: str) -> FlaskClient:
+    """The app over the bundled catalogue, on each backend (conftest ``catalogue``), made once per backend."""
+    if catalogue not in _APPS:
+        _APPS[catalogue] = create_app(ServiceConfig(store=catalogue, tile_url="")).test_client()
+    return _APPS[catalogue]
 
 
 def test_conformance_is_assembled_from_the_extensions(client: FlaskClient):
@@ -58,8 +64,8 @@ def test_items_accept_the_collections_parameter_pystac_client_sends(client: Flas
     assert other.status_code == 400 and "/search" in other.get_json()["description"]
 
 
-def test_links_use_the_configured_public_url(catalogue_db: Path):
-    app = create_app(ServiceConfig(store=str(catalogue_db), public_url="https://geostudies.example/api/"))
+def test_links_use_the_configured_public_url(catalogue: str):
+    app = create_app(ServiceConfig(store=catalogue, public_url="https://geostudies.example/api/"))
     doc = app.test_client().get(f"/collections/studies/items/{PINGTUNG}", headers={"Host": "evil.example"}).get_json()
     hrefs = [lk["href"] for lk in doc["links"] if lk["rel"] in ("self", "root", "collection", "derived_from")]
     assert hrefs and all(h.startswith("https://geostudies.example/api/") for h in hrefs)
@@ -75,8 +81,8 @@ def test_dataset_collections_and_study_items_have_html_alternates(client: FlaskC
     assert client.get(alternate[0]["href"].split("localhost", 1)[1]).status_code == 200
 
 
-def test_without_the_maps_plugin_there_are_no_html_alternates(catalogue_db: Path):
-    app = create_app(ServiceConfig(store=str(catalogue_db), web_plugins=()))
+def test_without_the_maps_plugin_there_are_no_html_alternates(catalogue: str):
+    app = create_app(ServiceConfig(store=catalogue, web_plugins=()))
     client = app.test_client()
     grace = client.get("/collections/grace-grace-fo").get_json()
     assert not [lk for lk in grace["links"] if lk["rel"] == "alternate"]

@@ -36,6 +36,12 @@ def normalised(value: Any) -> Any:
     return value
 
 
+@pytest.fixture()
+def server(catalogue_server):
+    """This module's tests run against every backend (conftest ``catalogue_server``)."""
+    return catalogue_server
+
+
 def test_pystac_client_reads_every_collection_through_its_items_endpoint(server):
     client = pystac_client.Client.open(server.url)
     collections = list(client.get_collections())

@@ -25,9 +25,11 @@ from catalog.store import (
     open_store,
 )
 
-BACKENDS: dict[str, Callable[[Path], str]] = {
-    "sqlite": lambda tmp: str(tmp / "contract.db"),
-    "sqlite-url": lambda tmp: f"sqlite:///{tmp / 'contract-url.db'}",
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "sqlite": lambda request, tmp: str(tmp / "contract.db"),
+    "sqlite-url": lambda request, tmp: f"sqlite:///{tmp / 'contract-url.db'}",
+    # a fresh database per test: a copy of the migrated template (tests/pgcluster.py)
+    "postgresql": lambda request, tmp: request.getfixturevalue("pg_cluster").new_database("contract"),
 }
 
 
@@ -35,7 +37,7 @@ BACKENDS: dict[str, Callable[[Path], str]] = {
 
 
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with open_store(BACKENDS[request.param](tmp_path)) as opened:
+    with open_store(BACKENDS[request.param](request, tmp_path)) as opened:
         yield opened
 
 
@@ -152,6 +154,12 @@ def test_a_failed_transaction_leaves_everything_as_it_was(filled: Store):
             raise RuntimeError("stop")
     assert [i["id"] for i in filled.iter_items()] == before
     assert filled.get_collection("doomed") is None
+    with filled.transaction():  # a bad query inside a transaction is the caller's error, not the transaction's
+        filled.upsert_items([item("kept", None, "2000-01-01T00:00:00Z")])
+        with pytest.raises(QueryError):
+            filled.search(SearchQuery(filter={"op": "=", "args": [{"property": "bad name;"}, 1]}))
+        assert filled.search(SearchQuery(ids=["kept"])).matched == 1
+    assert filled.get_item("c", "kept") is not None
     with pytest.raises(NotFound):  # a failing upsert rolls back its own earlier items too
         filled.upsert_items([item("first", None, "2000-01-01T00:00:00Z"), item("x", None, "2000-01-01T00:00:00Z",
                                                                                 cid="missing")])
@@ -174,6 +182,10 @@ def test_state_round_trips_json(store: Store):
     assert store.get_state("harvest:x") is None
     store.set_state("harvest:x", {"at": "2026-01-01T00:00:00Z", "n": [1, 2]})
     assert store.get_state("harvest:x") == {"at": "2026-01-01T00:00:00Z", "n": [1, 2]}
+    store.set_state("harvest:a", 1)
+    store.set_state("harvest_not", 2)
+    assert store.state_keys("harvest:") == ["harvest:a", "harvest:x"]
+    assert {"harvest:a", "harvest:x", "harvest_not"} <= set(store.state_keys())
 
 
 # -- item search -------------------------------------------------------------------------------
@@ -223,6 +235,9 @@ def test_time_ids_collections_and_text(filled: Store):
 def test_cql2_filters(filled: Store):
     contains = {"op": "a_contains", "args": [{"property": "tags"}, ["seismology"]]}
     assert ids(filled, filter=contains) == {"taiwan"}
+    equals = {"op": "a_equals", "args": [{"property": "tags"}, ["taiwan", "seismology"]]}
+    assert ids(filled, filter=equals) == {"taiwan"}
+    assert ids(filled, filter={"op": "a_equals", "args": [{"property": "tags"}, ["taiwan"]]}) == set()
     after = {"op": ">=", "args": [{"property": "year"}, 2011]}
     assert ids(filled, filter=after) == {"fiji", "lab"}
     spatial = {"op": "s_intersects", "args": [{"property": "geometry"}, box(0, 50, 2, 52)]}

@@ -12,7 +12,7 @@ from ..geometry import bbox_boxes
 from ..times import TimestampError, normalise_timestamp
 from .itemjson import ItemJSON
 from .protocols import CatalogReader, CatalogWriter, HarvestState, Store
-from .registry import DEFAULT_DB, backends, default_location, open_store, register_backend
+from .registry import DEFAULT_DB, backends, default_location, open_store, redacted, register_backend
 from .types import (
                     RELEVANCE,
                     Aggregation,
@@ -38,6 +38,6 @@ __all__ = [
     "RELEVANCE", "Aggregation", "AggregationResult", "backends", "bbox_boxes", "Bucket", "CatalogReader",
     "CatalogWriter", "CollectionPage", "CollectionQuery", "Conflict", "DEFAULT_DB", "default_location", "HarvestState",
     "ItemJSON", "normalise_timestamp", "NotFound", "open_store", "Outcome", "QueryError", "QueryTimeout", "RawItem",
-    "register_backend", "SearchPage", "SearchQuery", "StorageUnavailable", "Store", "StoreBusy", "StoreError",
-    "TimestampError", "WriteMode",
+    "redacted", "register_backend", "SearchPage", "SearchQuery", "StorageUnavailable", "Store", "StoreBusy",
+    "StoreError", "TimestampError", "WriteMode",
 ]

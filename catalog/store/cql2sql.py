@@ -44,14 +44,19 @@ def normalise_timestamp(value: object) -> str:
 DOCUMENT = "gs_json(items.doc, items.zdict)"  # an Item's JSON text, decompressed (a SQL function of the store)
 
 
-def property_path(name: str) -> str:
-    """The quoted JSON path of an Item property (``'$.properties."eo:cloud_cover"'``), safe to inline in SQL."""
+def property_name(name: str) -> str:
+    """An Item property's name without a ``properties.`` prefix; anything but a plain name is a QueryError,
+    so a backend may inline the name in its SQL."""
     if name.startswith("properties."):
         name = name[len("properties."):]
     if not PROPERTY_NAME.match(name):
         raise QueryError(f"invalid property name {name!r}")
-    # The name is validated above and quoted inside the JSON path; it is safe to inline.
-    return f"'$.properties.\"{name}\"'"
+    return name
+
+
+def property_path(name: str) -> str:
+    """The quoted JSON path of an Item property (``'$.properties."eo:cloud_cover"'``), safe to inline in SQL."""
+    return f"'$.properties.\"{property_name(name)}\"'"
 
 
 def column_for(name: str) -> str:
@@ -73,7 +78,11 @@ def _as_dates(args: list[Any]) -> list[Any]:
 
 
 class Translator:
-    """Builds (sql, params) for one CQL2-JSON expression."""
+    """Builds (sql, params) for one CQL2-JSON expression (SQLite's dialect; ``pg_sql.PgTranslator`` overrides
+    the hooks below for PostgreSQL: the placeholder, booleans, and how values are compared)."""
+
+    PLACEHOLDER = "?"
+    TRUE, FALSE = "1", "0"
 
     def __init__(self, spatial_sql: SpatialSQL, queryables: set[str] | None = None):
         self.spatial_sql = spatial_sql
@@ -92,15 +101,20 @@ class Translator:
                              f"{_brief(node)}") from None
         return sql, self.params
 
-    def _param(self, value: Any) -> str:
+    @staticmethod
+    def _checked(value: Any) -> Any:
+        """A literal as a parameter takes it: a string, a 64-bit integer, a float or null; booleans as 1/0."""
         if isinstance(value, bool):
             value = int(value)
         if not (value is None or isinstance(value, (int, float, str))):
             raise QueryError(f"unsupported value in filter: {_brief(value)}")
         if isinstance(value, int) and not -2**63 <= value < 2**63:
             raise QueryError(f"number out of range in filter: {_brief(value)}")
-        self.params.append(value)
-        return "?"
+        return value
+
+    def _param(self, value: Any) -> str:
+        self.params.append(self._checked(value))
+        return self.PLACEHOLDER
 
     def _instant(self, node: Any, open_end: str) -> str:
         """One end of an interval: '..' (open), a timestamp or date (text or object), or a property."""
@@ -165,7 +179,7 @@ class Translator:
 
     def _bool(self, node: Any) -> str:
         if isinstance(node, bool):
-            return "1" if node else "0"
+            return self.TRUE if node else self.FALSE
         if not isinstance(node, dict) or not isinstance(node.get("op"), str):
             raise QueryError("a filter must be a boolean expression")
         op, args = node["op"].lower(), node.get("args", [])
@@ -180,16 +194,15 @@ class Translator:
         if op in ("=", "<>", "<", "<=", ">", ">=", "between"):
             args = _as_dates(args)
         if op in ("=", "<>", "<", "<=", ">", ">="):
-            return f"({self._comparable(args[0])} {op} {self._comparable(args[1])})"
+            return self._compare(op, args[0], args[1])
         if op == "like":
-            return f"({self._value(args[0])} LIKE {self._value(args[1])} ESCAPE '\\')"
+            return self._like(args[0], args[1])
         if op == "between":
-            return f"({self._comparable(args[0])} BETWEEN {self._comparable(args[1])} AND {self._comparable(args[2])})"
+            return self._between(args[0], args[1], args[2])
         if op == "in":
-            values = args[1] if isinstance(args[1], list) else [args[1]]
-            return f"({self._value(args[0])} IN ({', '.join(self._value(v) for v in values)}))"
+            return self._in(args[0], args[1] if isinstance(args[1], list) else [args[1]])
         if op == "isnull":
-            return f"({self._value(args[0])} IS NULL)"
+            return self._isnull(args[0])
         if op.startswith("s_"):
             return self._spatial(op, args)
         if op.startswith("t_") or op == "anyinteracts":
@@ -197,6 +210,21 @@ class Translator:
         if op.startswith("a_"):
             return self._array(op, args)
         raise QueryError(f"unsupported filter operator {node['op']!r}")
+
+    def _compare(self, op: str, left: Any, right: Any) -> str:
+        return f"({self._comparable(left)} {op} {self._comparable(right)})"
+
+    def _like(self, value: Any, pattern: Any) -> str:
+        return f"({self._value(value)} LIKE {self._value(pattern)} ESCAPE '\\')"
+
+    def _between(self, value: Any, low: Any, high: Any) -> str:
+        return f"({self._comparable(value)} BETWEEN {self._comparable(low)} AND {self._comparable(high)})"
+
+    def _in(self, value: Any, values: list[Any]) -> str:
+        return f"({self._value(value)} IN ({', '.join(self._value(v) for v in values)}))"
+
+    def _isnull(self, value: Any) -> str:
+        return f"({self._value(value)} IS NULL)"
 
     def _comparable(self, node: Any) -> str:
         if isinstance(node, dict) and node.get("property") == "datetime":
@@ -229,7 +257,7 @@ class Translator:
             params = self.params
         finally:
             self.params = saved
-        n_lo, n_hi = lo.count("?"), hi.count("?")
+        n_lo, n_hi = lo.count(self.PLACEHOLDER), hi.count(self.PLACEHOLDER)
         if n_lo + n_hi == len(params):
             return (lo, params[:n_lo]), (hi, params[n_lo:])
         return (lo, params), (hi, params)  # an instant: the same sql and parameters at both ends
@@ -279,10 +307,9 @@ class Translator:
             return f"(EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({holders})))"
         if op == "a_containedby":
             return f"(NOT EXISTS (SELECT 1 FROM json_each({column}) WHERE value NOT IN ({holders})))"
-        if op == "a_equals":
-            again = ", ".join(self._param(v) for v in values) or "NULL"
+        if op == "a_equals":  # the holders' parameters were added once, above: the SQL uses them once
             return (f"((SELECT count(*) FROM json_each({column})) = {n} AND NOT EXISTS "
-                    f"(SELECT 1 FROM json_each({column}) WHERE value NOT IN ({again})))")
+                    f"(SELECT 1 FROM json_each({column}) WHERE value NOT IN ({holders})))")
         raise QueryError(f"unsupported array operator {op!r}")
 
     @staticmethod

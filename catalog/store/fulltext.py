@@ -11,6 +11,8 @@ so ``Tibet`` finds "Qinghai-Tibetan" (shorter words match whole words only: ``se
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -82,16 +84,25 @@ def collection_text(doc: dict[str, Any]) -> tuple[str, str]:
     return index_text(title), index_text(" ".join(parts))
 
 
-def _term(term: str) -> str | None:
-    """One free-text term: its words must all occur (AND); a CJK run must occur as written (phrase)."""
-    groups = []
+def term_words(term: str) -> list[tuple[list[str], bool]]:
+    """The words of one free-text term, each as (its index tokens, matched as a prefix too). Every word must
+    occur (AND); the tokens of a word must occur as written, one after another (a phrase: a CJK run)."""
+    words = []
     for word in WORD.findall(term):
         tokens = index_text(word).split()
         if not tokens:
             continue
+        prefix = len(tokens) == 1 and len(tokens[0]) >= PREFIX_FROM and not CJK.match(tokens[0])
+        words.append((tokens, prefix))  # "tibet" * : the stem as a word, or the start of one
+    return words
+
+
+def _term(term: str) -> str | None:
+    groups = []
+    for tokens, prefix in term_words(term):
         quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
-        if len(tokens) == 1 and len(tokens[0]) >= PREFIX_FROM and not CJK.match(tokens[0]):
-            quoted = [quoted[0] + " *"]  # "tibet" * : the stem as a word, or the start of one
+        if prefix:
+            quoted = [quoted[0] + " *"]
         groups.append(" + ".join(quoted))
     return " AND ".join(groups) or None
 
@@ -105,3 +116,40 @@ def fts_query(terms: Iterable[str]) -> str | None:
     if not phrases:
         return None
     return " OR ".join(f"({p})" for p in phrases)
+
+
+class Fts5Tokens:
+    """The tokens SQLite's FTS5 (``TOKENIZER``) makes of texts, with their positions, for a backend that keeps
+    its own text index (PostgreSQL): tokenising with the very tokenizer the SQLite store indexes with makes
+    both stores find the same Items (the same porter stems, diacritics, case folding and separators).
+
+    An in-memory FTS5 table per thread: the texts go in, ``fts5vocab`` gives the tokens back, the rows go out.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(":memory:", check_same_thread=False)
+            conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize='{TOKENIZER}')")
+            conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+            self._local.conn = conn
+        return conn
+
+    def columns(self, texts: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
+        """(title tokens, body tokens), in order, of each (title, body) text pair."""
+        conn = self._conn()
+        out: list[tuple[list[str], list[str]]] = [([], []) for _ in texts]
+        conn.executemany("INSERT INTO t (rowid, title, body) VALUES (?, ?, ?)",
+                         [(i, title, body) for i, (title, body) in enumerate(texts)])
+        try:
+            for doc, col, _, term in conn.execute("SELECT doc, col, offset, term FROM v ORDER BY doc, col, offset"):
+                out[doc][0 if col == "title" else 1].append(term)
+        finally:
+            conn.execute("DELETE FROM t")
+        return out
+
+    def tokens(self, text: str) -> list[str]:
+        return self.columns([("", text)])[0][1]

@@ -81,6 +81,8 @@ class HarvestState(Protocol):
 
     def get_state(self, key: str) -> Any: ...
     def set_state(self, key: str, value: Any) -> None: ...
+    def state_keys(self, prefix: str = "") -> list[str]:
+        """Every key (starting with ``prefix``) that has a value, sorted (``geostudies copy`` copies them)."""
 
 
 class Store(CatalogReader, CatalogWriter, HarvestState, Protocol):

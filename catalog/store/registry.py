@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .protocols import Store
 
@@ -30,7 +30,18 @@ def _sqlite(location: str, readonly: bool) -> Store:
     return SQLiteStore(location, readonly=readonly)
 
 
+def _postgresql(location: str, readonly: bool) -> Store:
+    try:
+        from .pgstac import PgStacStore
+    except ImportError as exc:  # the optional dependencies are missing
+        raise ValueError(f"PostgreSQL stores need psycopg and pypgstac: pip install 'geostudies[postgres]' "
+                         f"({exc})") from None
+    return PgStacStore(location, readonly=readonly)
+
+
 register_backend("sqlite", _sqlite)
+register_backend("postgresql", _postgresql)
+register_backend("postgres", _postgresql)
 
 
 def backends() -> dict[str, BackendFactory]:
@@ -50,6 +61,15 @@ def scheme_of(location: str) -> str:
 def default_location() -> str:
     """``$GEOSTUDIES_DB`` or ``./geostudies.db``; only entry points (CLI, WSGI) should call this."""
     return os.environ.get("GEOSTUDIES_DB", DEFAULT_DB)
+
+
+def redacted(location: str) -> str:
+    """The URL without its password (for messages and ``store.location``)."""
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def open_store(location: str | os.PathLike[str], *, readonly: bool = False) -> Store:

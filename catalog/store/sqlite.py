@@ -16,10 +16,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache, wraps
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,10 @@ import orjson
 import shapely
 import shapely.geometry
 
-from ..areas import UnknownBody, covers_body, shape_area_km2, share_inside
 from ..geometry import bbox_boxes, bbox_shape
 from ..times import MIN_TIME, utc_now
 from . import itemjson, tokens
+from .aggregating import geotile_buckets, rfc3339, terms_buckets
 from .cql2sql import DOCUMENT, Translator, column_for, property_path
 from .fulltext import TEXT_FIELDS, collection_text, document_text, fts_query
 from .hilbert import box_keys
@@ -42,9 +41,13 @@ from .indexing import (
     item_boxes,
     item_target,
     item_times,
-    json_type,
 )
 from .itemjson import ItemJSON
+from .relevance import prepared as _prepared
+from .relevance import query_shape
+from .relevance import relevance_key as _relevance_key
+from .relevance import share as _share
+from .relevance import whole as _whole
 from .sqlite_docs import TRAIN_AFTER, DocCodec
 from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
@@ -67,6 +70,7 @@ from .types import (
     StoreError,
     WriteMode,
 )
+from .writing import batches, check_write, item_digest, keyset_condition, new_property_types
 
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 WRITE_BATCH = 2000  # Items per executemany round in upsert_items
@@ -108,13 +112,6 @@ def _index_boxes(doc: Any, bounds: Any) -> list[tuple[float, float, float, float
     return boxes
 
 
-@lru_cache(maxsize=64)
-def _prepared(wkb: bytes) -> Any:
-    geom = shapely.from_wkb(wkb)
-    shapely.prepare(geom)
-    return geom
-
-
 def _intersects(item_wkb: bytes | None, query_wkb: bytes) -> int:
     if item_wkb is None:
         return 0
@@ -134,48 +131,6 @@ def _contains(item_wkb: bytes | None, query_wkb: bytes) -> int:
 
 
 SPATIAL_FUNCTIONS = {"s_intersects": "gs_intersects", "s_within": "gs_within", "s_contains": "gs_contains"}
-
-# The query areas that relevance sorts measure against, by key: the key (a digest) goes into the SQL text, so
-# the sort expression is the same in the select list, the ORDER BY and a token's keyset condition.
-_RELEVANCE_AREAS: dict[str, tuple[bytes, str]] = {}
-_RELEVANCE_KEEP = 256
-
-
-def _relevance_key(shape: Any, target: str | None) -> str:
-    wkb = shapely.to_wkb(shape)
-    body = (target or "earth").lower()
-    key = hashlib.blake2b(wkb + body.encode(), digest_size=10).hexdigest()
-    if key not in _RELEVANCE_AREAS:
-        if len(_RELEVANCE_AREAS) >= _RELEVANCE_KEEP:
-            _RELEVANCE_AREAS.pop(next(iter(_RELEVANCE_AREAS)))
-        _RELEVANCE_AREAS[key] = (wkb, body)
-    return key
-
-
-@lru_cache(maxsize=4096)
-def _share(item_wkb: bytes | None, area: float | None, key: str) -> float:
-    """The share of an Item's area inside the query area registered under ``key`` (relevance's first key)."""
-    if item_wkb is None:
-        return 0.0
-    wkb, body = _RELEVANCE_AREAS[key]
-    try:
-        return share_inside(shapely.from_wkb(item_wkb), _prepared(wkb), body, area)
-    except UnknownBody:  # a body with no ellipsoid known: the share on the lon/lat plane
-        item = shapely.from_wkb(item_wkb)
-        return item.intersection(_prepared(wkb)).area / item.area if item.area else 1.0
-
-
-@lru_cache(maxsize=4096)
-def _whole(item_wkb: bytes | None, area: float | None, key: str) -> int:
-    """1 for an Item covering its whole body (a global study), 0 else (relevance's first key)."""
-    if item_wkb is None:
-        return 0
-    body = _RELEVANCE_AREAS[key][1]
-    try:
-        return int(covers_body(area if area is not None else shape_area_km2(shapely.from_wkb(item_wkb), body), body))
-    except UnknownBody:
-        return 0
-
 
 LOCK_TIMEOUT_MS = 10_000  # how long a writer waits for another writer's lock before StoreBusy
 # SQLite errors that mean "this query is too big or too deep", i.e. the caller's; every other error of a
@@ -213,22 +168,6 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
         except sqlite3.Error as exc:
             raise storage_error(exc, self.path) from exc
     return wrapper
-
-
-def _check_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """A verified token's content is still checked: exactly the shape this backend writes."""
-    problem = QueryError(tokens.INVALID)
-    if set(payload) - {"d", "v", "m"} or payload.get("d") not in ("next", "prev"):
-        raise problem
-    values = payload.get("v")
-    if not isinstance(values, list) or not all(v is None or isinstance(v, (str, int, float)) for v in values):
-        raise problem
-    if any(isinstance(v, bool) or isinstance(v, str) and len(v) > 1000 for v in values):
-        raise problem
-    matched = payload.get("m")
-    if matched is not None and (not isinstance(matched, int) or isinstance(matched, bool) or matched < 0):
-        raise problem
-    return payload
 
 
 def _add_overlap(conditions: list[str], params: list[Any], start_column: str, end_column: str,
@@ -391,7 +330,7 @@ class SQLiteStore:
         return tokens.sign(payload, self._secret_bytes())
 
     def _decode_token(self, token: str) -> dict[str, Any]:
-        return _check_payload(tokens.verify(token, self._secret_bytes()))
+        return tokens.check_keyset(tokens.verify(token, self._secret_bytes()))
 
     def _schema_version(self) -> int:
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'state'").fetchone() is None:
@@ -548,13 +487,7 @@ class SQLiteStore:
         """Insert or update Items (matched on collection + id) in one transaction, in batches."""
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         with self.transaction():
-            batch: list[dict[str, Any] | RawItem] = []
-            for doc in docs:
-                batch.append(doc)
-                if len(batch) >= WRITE_BATCH:
-                    self._write_batch(batch, mode, counts)
-                    batch = []
-            if batch:
+            for batch in batches(docs, WRITE_BATCH):
                 self._write_batch(batch, mode, counts)
         return counts
 
@@ -601,20 +534,14 @@ class SQLiteStore:
             new_keys: dict[str, str] = {}
             for (doc, stored), wkb, bounds in zip(entries, shapes, shape_bounds, strict=True):
                 item_id = doc.get("id")
-                digest = hashlib.blake2b(stored.json, digest_size=8).digest()
+                digest = item_digest(stored)
                 row = existing.get(item_id)
-                if row and mode == "insert":
-                    raise Conflict(f"item {item_id!r} already exists in collection {collection!r}")
-                if not row and mode == "update":
-                    raise NotFound(f"no item {item_id!r} in collection {collection!r}")
+                check_write(mode, row is not None, item_id, collection)
                 if row and row[1] == digest:
                     counts["unchanged"] += 1
                     continue
                 props = doc.get("properties") or {}
-                for key in props.keys() - keys.keys():
-                    kind = json_type(props[key])
-                    if kind != "null":
-                        keys[key] = new_keys[key] = kind
+                new_keys.update(new_property_types(props, keys))
                 start, end, start_days, end_days = item_times(doc)
                 blob, zdict = self.codec.encode(stored.json, dict_id)
                 values = (start, end, item_target(doc), wkb, blob, zdict, stored.links_at, item_area(doc), digest,
@@ -686,6 +613,11 @@ class SQLiteStore:
     def set_state(self, key: str, value: Any) -> None:
         self.conn.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
                           "excluded.value", (key, _dumps(value)))
+
+    def state_keys(self, prefix: str = "") -> list[str]:
+        rows = self.conn.execute("SELECT key FROM state WHERE substr(key, 1, ?) = ? ORDER BY key",
+                                 (len(prefix), prefix)).fetchall()
+        return [r[0] for r in rows]
 
     def get_state(self, key: str) -> Any:
         row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
@@ -760,17 +692,7 @@ class SQLiteStore:
         return [r[0] for r in rows if r[0] is not None]
 
     # -- search ------------------------------------------------------------------------------
-    @staticmethod
-    def _shape(geometry: dict[str, Any]) -> Any:
-        try:
-            shape = shapely.geometry.shape(geometry)
-        except Exception as exc:
-            raise QueryError(f"invalid geometry: {exc}") from exc
-        if shape.is_empty:
-            raise QueryError("geometry is empty")
-        if not shape.is_valid and shape.geom_type in ("Polygon", "MultiPolygon"):
-            shape = shape.buffer(0)
-        return shape
+    _shape = staticmethod(query_shape)
 
     def _item_json(self, blob: Any, zdict: int | None, links_at: int | None, collection: str, item_id: str
                    ) -> ItemJSON:
@@ -957,7 +879,7 @@ class SQLiteStore:
                 raise QueryError(f"{spec.kind} aggregations are over datetime only, not {spec.field!r}")
             value = self.conn.execute(f"SELECT {spec.kind}(items.datetime) FROM items WHERE {where}",
                                       params).fetchone()[0]
-            return AggregationResult(value=_rfc3339(value))
+            return AggregationResult(value=rfc3339(value))
         if spec.kind == "terms":
             if spec.field == "collection":
                 sql = f"SELECT items.collection AS k, count(*) FROM items WHERE {where} GROUP BY k"
@@ -968,8 +890,7 @@ class SQLiteStore:
                        f"json_each({DOCUMENT}, {property_path(spec.field)}) AS v "
                        f"WHERE {where} AND v.value IS NOT NULL AND v.type NOT IN ('object', 'array') GROUP BY k")
             rows = self.conn.execute(sql, params).fetchall()
-            return AggregationResult(buckets=[Bucket(str(k), n) for k, n in
-                                              sorted(rows, key=lambda r: (-r[1], str(r[0])))])
+            return AggregationResult(buckets=terms_buckets(rows))
         if spec.kind == "interval":
             width = {"year": 4, "month": 7}.get(spec.interval)
             if width is None:
@@ -984,12 +905,9 @@ class SQLiteStore:
             rows = self.conn.execute(
                 f"SELECT json_extract({DOCUMENT}, '$.bbox'), items.geometry FROM items "
                 f"WHERE {where} AND items.geometry IS NOT NULL", params).fetchall()
-            # the declared bbox (it knows about the antimeridian), else the geometry's bounds
-            centres = [_bbox_centre(orjson.loads(declared) if declared else
-                                    list(shapely.from_wkb(geometry).bounds)) for declared, geometry in rows]
-            tiles = Counter(_tile(x, y, spec.precision) for x, y in centres)
-            return AggregationResult(buckets=[Bucket(k, n) for k, n in
-                                              sorted(tiles.items(), key=lambda kv: (-kv[1], kv[0]))])
+            return AggregationResult(buckets=geotile_buckets(
+                [(orjson.loads(declared) if declared else None, geometry) for declared, geometry in rows],
+                spec.precision))
         raise QueryError(f"unknown aggregation kind {spec.kind!r}")
 
     def search(self, query: SearchQuery, *, encoded: bool = False) -> SearchPage:
@@ -1053,45 +971,13 @@ class SQLiteStore:
 
     @staticmethod
     def _keyset(keys: list[tuple[str, bool]], values: list[Any], forward: bool) -> tuple[str, list[Any]]:
-        """Rows strictly after (forward) or before the row whose sort values are ``values``."""
-        clauses, params = [], []
-        for i, (expr, ascending) in enumerate(keys):
-            after = ascending if forward else not ascending
-            parts = [f"{keys[j][0]} = ?" for j in range(i)] + [f"{expr} {'>' if after else '<'} ?"]
-            clauses.append("(" + " AND ".join(parts) + ")")
-            params += values[:i] + [values[i]]
-        return "(" + " OR ".join(clauses) + ")", params
+        return keyset_condition(keys, values, forward, "?")
 
-
-
-def _rfc3339(value: str | None) -> str | None:
-    """The store's timestamp form (microseconds) as the RFC 3339 text Items carry, e.g. 2020-01-01T00:00:00Z."""
-    if value is None:
-        return None
-    return value.replace(".000000Z", "Z")
-
-
-def _bbox_centre(bbox: list[float]) -> tuple[float, float]:
-    """Centre of a STAC bbox (2D or 3D); one crossing the antimeridian (west > east) is centred across it."""
-    half = len(bbox) // 2
-    west, south, east, north = bbox[0], bbox[1], bbox[half], bbox[half + 1]
-    if west > east:
-        east += 360.0
-    lon = (west + east) / 2.0
-    return (lon - 360.0 if lon > 180.0 else lon), (south + north) / 2.0
-
-
-def _tile(lon: float, lat: float, zoom: int) -> str:
-    """Web-mercator tile z/x/y holding (lon, lat); latitudes beyond the projection's ±85.0511° are clamped."""
-    lat = max(-85.05112878, min(85.05112878, lat))
-    n = 2 ** zoom
-    x = min(n - 1, max(0, int((lon + 180.0) / 360.0 * n)))
-    y = min(n - 1, max(0, int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)))
-    return f"{zoom}/{x}/{y}"
 
 
 # Every public method reports sqlite3 errors as the contract's errors (StorageUnavailable for a damaged file).
 for _name in ("upsert_collection", "delete_collection", "get_collection", "collections", "search_collections",
-              "upsert_items", "delete_item", "delete_items", "set_state", "get_state", "get_item", "last_modified",
+              "upsert_items", "delete_item", "delete_items", "set_state", "get_state", "state_keys", "get_item",
+              "last_modified",
               "count_items", "item_ids", "property_types", "property_values", "search", "aggregate"):
     setattr(SQLiteStore, _name, _guarded(getattr(SQLiteStore, _name)))

@@ -70,3 +70,20 @@ def verify(token: Any, secret: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise QueryError(INVALID)
     return payload
+
+
+def check_keyset(payload: dict[str, Any]) -> dict[str, Any]:
+    """A verified keyset token's content is still checked: exactly the shape the backends write (``d``:
+    direction, ``v``: the sort values of the row it continues from, ``m``: the count of the first page)."""
+    problem = QueryError(INVALID)
+    if set(payload) - {"d", "v", "m"} or payload.get("d") not in ("next", "prev"):
+        raise problem
+    values = payload.get("v")
+    if not isinstance(values, list) or not all(v is None or isinstance(v, (str, int, float)) for v in values):
+        raise problem
+    if any(isinstance(v, bool) or isinstance(v, str) and len(v) > 1000 for v in values):
+        raise problem
+    matched = payload.get("m")
+    if matched is not None and (not isinstance(matched, int) or isinstance(matched, bool) or matched < 0):
+        raise problem
+    return payload
