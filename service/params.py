@@ -165,6 +165,16 @@ def parse_geometry(value: Any, name: str = "intersects") -> dict[str, Any] | Non
     return value
 
 
+def parse_small_limit(value: str | None, default: int, maximum: int) -> int:
+    """``limit`` of a short list endpoint (related studies, place suggestions): digits from 1 to ``maximum``,
+    refused above it (unlike an item search's, which is served at its maximum)."""
+    if value in (None, ""):
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise SearchParamError(f"'limit' must be a whole number from 1 to {maximum}, got {value!r}")
+    return int(value)
+
+
 def parse_limit(value: Any) -> int:
     """A whole number from 1 to MAX_SAFE_INTEGER (JSON integer in a body, digits in a query string); above
     MAX_LIMIT it is served as MAX_LIMIT, as the STAC API requires."""

@@ -22,7 +22,7 @@ from catalog.store import RELEVANCE
 
 from ..errors import ApiError
 from ..oas import error_responses, json_content, path_param
-from ..params import SearchParamError
+from ..params import SearchParamError, parse_small_limit
 from ..responses import base, json_response, link
 from .base import ITEM_ENDPOINTS, Extension, Param, SearchBuilder
 
@@ -52,14 +52,6 @@ def contribute(builder: SearchBuilder) -> None:
         query.sortby = [(RELEVANCE, False)]
 
 
-def _limit(value: str | None) -> int:
-    if value in (None, ""):
-        return DEFAULT_SUGGESTIONS
-    if not value.isdigit() or not 1 <= int(value) <= MAX_SUGGESTIONS:
-        raise SearchParamError(f"'limit' must be a whole number from 1 to {MAX_SUGGESTIONS}, got {value!r}")
-    return int(value)
-
-
 def _entry(place: Any, root: str) -> dict[str, Any]:
     return {**place.summary(), "body": place.body, "bbox": place.bbox, "links": [
         link("self", f"{root}/places/{quote(place.id, safe=':')}", "application/geo+json"),
@@ -75,7 +67,7 @@ def suggest() -> Response:
     text = request.args.get("q", "")
     if len(text) > MAX_NAME:
         raise SearchParamError(f"'q' must be at most {MAX_NAME} characters")
-    limit = _limit(request.args.get("limit"))
+    limit = parse_small_limit(request.args.get("limit"), DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS)
     target = (request.args.get("target") or "").lower() or None
     if target and len(target) > MAX_BODY_NAME:
         raise SearchParamError(f"'target' must be a body name of at most {MAX_BODY_NAME} characters")

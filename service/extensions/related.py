@@ -13,7 +13,7 @@ from catalog.related import related_studies
 
 from ..context import current_store
 from ..oas import error_responses, json_content, path_param
-from ..params import SearchParamError
+from ..params import SearchParamError, parse_small_limit
 from ..responses import base, json_response, link
 from .base import Extension
 from .replication import _study
@@ -22,20 +22,12 @@ bp = Blueprint("related", __name__)
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
 
 
-def _limit(value: str | None) -> int:
-    if value in (None, ""):
-        return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise SearchParamError(f"'limit' must be a whole number from 1 to {MAX_LIMIT}, got {value!r}")
-    return int(value)
-
-
 @bp.get("/studies/<study_id>/related")
 def related(study_id: str) -> Response:
     unknown = sorted(set(request.args) - {"limit"})
     if unknown:
         raise SearchParamError(f"unknown parameter(s): {', '.join(unknown)}; this endpoint takes limit")
-    limit = _limit(request.args.get("limit"))
+    limit = parse_small_limit(request.args.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
     store = current_store()
     item = _study(study_id)
     titles = {c["id"]: c.get("title") or c["id"] for c in store.collections()}
