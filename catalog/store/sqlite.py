@@ -48,7 +48,7 @@ from .relevance import query_shape
 from .relevance import relevance_key as _relevance_key
 from .relevance import share as _share
 from .relevance import whole as _whole
-from .sqlite_docs import TRAIN_AFTER, DocCodec
+from .sqlite_docs import TRAIN_AFTER, DocCodec, stored_digest
 from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
     RELEVANCE,
@@ -70,7 +70,7 @@ from .types import (
     StoreError,
     WriteMode,
 )
-from .writing import batches, check_write, item_digest, keyset_condition, new_property_types
+from .writing import batches, check_write, keyset_condition, new_property_types
 
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 WRITE_BATCH = 2000  # Items per executemany round in upsert_items
@@ -500,6 +500,7 @@ class SQLiteStore:
         return int(row[0])
 
     def _existing(self, collection: str, ids: list[str]) -> dict[str, tuple[int, Any]]:
+        """id -> (rowid, hash) of the given Items that are stored."""
         found: dict[str, tuple[int, Any]] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
@@ -507,6 +508,12 @@ class SQLiteStore:
                                      f"({', '.join('?' * len(chunk))})", [collection, *chunk])
             found.update({r[0]: (r[1], r[2]) for r in rows})
         return found
+
+    def _same_document(self, rowid: int, text: bytes) -> bool:
+        """Whether the stored Item ``rowid`` is ``text``: asked only when the hashes differ, which they also do
+        for the same document under another dictionary (or stored before hashes were of stored bytes)."""
+        row = self.conn.execute("SELECT doc, zdict FROM items WHERE rowid = ?", (rowid,)).fetchone()
+        return row is not None and self.codec.decode(row[0], row[1], self.conn) == text
 
     def _write_batch(self, docs: list[dict[str, Any] | RawItem], mode: WriteMode, counts: dict[str, int]) -> None:
         """One batch: work that can be done once per batch is (lookups, property types, executemany)."""
@@ -534,16 +541,16 @@ class SQLiteStore:
             new_keys: dict[str, str] = {}
             for (doc, stored), wkb, bounds in zip(entries, shapes, shape_bounds, strict=True):
                 item_id = doc.get("id")
-                digest = item_digest(stored)
                 row = existing.get(item_id)
                 check_write(mode, row is not None, item_id, collection)
-                if row and row[1] == digest:
+                blob, zdict = self.codec.encode(stored.json, dict_id)
+                digest = stored_digest(blob, zdict)
+                if row and (row[1] == digest or self._same_document(row[0], stored.json)):
                     counts["unchanged"] += 1
                     continue
                 props = doc.get("properties") or {}
                 new_keys.update(new_property_types(props, keys))
                 start, end, start_days, end_days = item_times(doc)
-                blob, zdict = self.codec.encode(stored.json, dict_id)
                 values = (start, end, item_target(doc), wkb, blob, zdict, stored.links_at, item_area(doc), digest,
                           now)
                 if row:

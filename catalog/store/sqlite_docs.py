@@ -10,6 +10,7 @@ written before schema v4 hold plain JSON (``zdict`` NULL) and stay readable.
 """
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from typing import Any
@@ -20,6 +21,12 @@ LEVEL = 3
 TRAIN_AFTER = 1000          # items of one collection in one write before a dictionary is trained
 TRAIN_SAMPLES = 2000
 DICT_SIZE = 110 * 1024
+
+
+def stored_digest(blob: bytes, zdict: int) -> bytes:
+    """The hash an unchanged Item is recognised by: of the stored (compressed) bytes and their dictionary, ~20x
+    less to hash than the JSON; the same bytes under the same dictionary decode to the same document."""
+    return hashlib.blake2b(blob, digest_size=8, person=zdict.to_bytes(8, "big", signed=True)).digest()
 
 
 class DocCodec:

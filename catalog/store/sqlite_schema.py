@@ -12,6 +12,7 @@ from collections.abc import Callable
 import orjson
 import sqlite_utils
 
+from . import rtree_pack
 from .fulltext import TOKENIZER, collection_text, document_text
 from .hilbert import box_keys
 from .indexing import FAR_DAYS, collection_index_rows, days, has_data_time, item_area, item_boxes, item_times
@@ -24,11 +25,40 @@ PENDING_BOXES_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS pending_boxes (key INTEG
                        "minx REAL, maxx REAL, miny REAL, maxy REAL, mint REAL, maxt REAL, minc REAL, maxc REAL)")
 
 
+BOX_COLUMNS = "id, minx, maxx, miny, maxy, mint, maxt, minc, maxc"
+REPACK_AT = 50_000  # waiting boxes from which the whole tree is rebuilt packed when they outnumber its entries
+
+
 def flush_pending_boxes(conn: sqlite3.Connection) -> None:
-    """Move the waiting boxes into the R*Tree, neighbours in space and time one after another."""
-    conn.execute("INSERT INTO items_rtree4 SELECT id, minx, maxx, miny, maxy, mint, maxt, minc, maxc "
-                 "FROM temp.pending_boxes ORDER BY key")
+    """Move the waiting boxes into the R*Tree, neighbours in space and time one after another.
+
+    Into an empty tree (a first load) they are written as a packed tree (``rtree_pack.py``); when they are
+    many and outnumber the entries already there, those join them and the whole tree is packed again.
+    Otherwise they are inserted, in Hilbert order, one by one."""
+    waiting = conn.execute("SELECT count(*) FROM temp.pending_boxes").fetchone()[0]
+    if waiting == 0:
+        return
+    if waiting >= REPACK_AT and not rtree_pack.is_empty(conn, "items_rtree4") and waiting >= conn.execute(
+            "SELECT count(*) FROM items_rtree4_rowid").fetchone()[0]:
+        _tree_back_to_waiting(conn)
+    rows = conn.execute(f"SELECT {BOX_COLUMNS} FROM temp.pending_boxes ORDER BY key")
+    if not rtree_pack.pack(conn, "items_rtree4", rows, dims=4):
+        conn.execute(f"INSERT INTO items_rtree4 SELECT {BOX_COLUMNS} FROM temp.pending_boxes ORDER BY key")
     conn.execute("DELETE FROM temp.pending_boxes")
+
+
+def _tree_back_to_waiting(conn: sqlite3.Connection, batch: int = 50_000) -> None:
+    """Every entry of items_rtree4 into temp.pending_boxes (with its Hilbert key), and the tree emptied."""
+    last = -1
+    while True:
+        rows = conn.execute(f"SELECT {BOX_COLUMNS} FROM items_rtree4 WHERE id > ? ORDER BY id LIMIT ?",
+                            (last, batch)).fetchall()
+        if not rows:
+            break
+        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(key, *row) for key, row in zip(box_keys(rows), rows, strict=True)])
+        last = rows[-1][0]
+    rtree_pack.clear(conn, "items_rtree4")
 
 
 def _v1_tables(conn: sqlite3.Connection) -> None:
@@ -141,17 +171,7 @@ def _v6_index_in_hilbert_order(conn: sqlite3.Connection) -> None:
     """Rebuild items_rtree4 with its boxes in Hilbert order: trees filled in arrival (time) order had
     globe-wide nodes, and a small-area search visited most of them (``hilbert.py``)."""
     conn.execute(PENDING_BOXES_TABLE)
-    batch = 50_000
-    last = -1
-    while True:
-        rows = conn.execute("SELECT id, minx, maxx, miny, maxy, mint, maxt, minc, maxc FROM items_rtree4 "
-                            "WHERE id > ? ORDER BY id LIMIT ?", (last, batch)).fetchall()
-        if not rows:
-            break
-        conn.executemany("INSERT INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(key, *row) for key, row in zip(box_keys(rows), rows, strict=True)])
-        last = rows[-1][0]
-    conn.execute("DELETE FROM items_rtree4")
+    _tree_back_to_waiting(conn)
     flush_pending_boxes(conn)
 
 
