@@ -166,8 +166,8 @@ def _pack_rows(conn: sqlite3.Connection, table: str, rows: Iterable[Sequence[flo
                dims: int) -> bool:
     packer = _Packer(conn, table, node_size, dims)
     # Entries are held back by one leaf's worth so that, if only one leaf's worth arrives, it becomes the root.
-    held_ids: np.ndarray | None = None
-    held_boxes: np.ndarray | None = None
+    held_ids = np.empty(0, dtype=np.int64)
+    held_boxes = np.empty((0, 2 * dims), dtype=np.float32)
     wrote_leaves = False
     iterator = iter(rows)
     while True:
@@ -177,15 +177,14 @@ def _pack_rows(conn: sqlite3.Connection, table: str, rows: Iterable[Sequence[flo
         width = 1 + 2 * dims
         data = np.fromiter(chain.from_iterable(chunk), dtype=np.float64, count=len(chunk) * width)
         ids = np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))  # exact above 2**53 too
-        boxes = _outward(data.reshape(-1, width)[:, 1:])
-        if held_ids is not None:
-            ids, boxes = np.concatenate([held_ids, ids]), np.vstack([held_boxes, boxes])
+        ids = np.concatenate([held_ids, ids])
+        boxes = np.vstack([held_boxes, _outward(data.reshape(-1, width)[:, 1:])])
         keep = len(ids) % packer.capacity or packer.capacity
         if len(ids) > keep:
             packer.leaves(ids[:-keep], boxes[:-keep])
             wrote_leaves = True
         held_ids, held_boxes = ids[-keep:], boxes[-keep:]
-    if held_ids is None:
+    if not len(held_ids):
         return True  # nothing to write: the empty tree is already right
     if not wrote_leaves:
         packer.finish(True, held_ids, held_boxes)
