@@ -7,12 +7,21 @@ reported as ``file:line: field: problem``; with any problem the load is rolled b
 to skip bad lines). Items are written in batches inside one transaction, so a failed load leaves the
 catalogue as it was. Each line is decoded once, with msgspec into only the fields a store indexes (a full
 parse of a Sentinel-2 Item costs ~10x more here), and the line's own bytes are what is stored.
+
+A big file on a store that can prepare rows away from its connection (SQLite) is read in spans by worker
+processes, which decode, check and turn Items into row values; this process only writes them, in file
+order, inside the same single transaction (10^6 Sentinel-2 Items on 2 cores: ~9,700 items/s in one process,
+~14,000-17,000 with two workers).
 """
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +51,7 @@ class LoadReport:
     updated: int = 0
     unchanged: int = 0
     skipped: list[Problem] = field(default_factory=list)
+    by_workers: int = 0  # of ``read``, the Items decoded and prepared in worker processes
 
 
 UNSERVABLE_ID = re.compile(r"[/\\?#\x00-\x1f\x7f]")
@@ -163,14 +173,6 @@ def _geometry_problems(geometry: Any, on_earth: bool, shallow: bool = False) -> 
     return []
 
 
-def read_ndjson(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, the line) for every non-empty line."""
-    with open(path, "rb", buffering=1 << 20) as handle:
-        for number, line in enumerate(handle, start=1):
-            if len(line) > 2 or line.strip():
-                yield number, line
-
-
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """The cyclic garbage collector off for a load: decoding allocates millions of small acyclic objects, and
@@ -196,61 +198,190 @@ def expected_lines(path: Path, sample: int = 100) -> int:
     return round(path.stat().st_size / (total / n)) if n and total else 0
 
 
+PARALLEL_AT = 20_000        # expected Items from which a load prepares rows in worker processes
+SPAN_BYTES = 8 << 20        # the file goes to the workers in spans of about this many bytes (~1,000 S2 Items)
+
+
+def default_workers() -> int:
+    """Worker processes for a load: one per core (the writing process mostly waits on SQLite meanwhile)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = None, skip_invalid: bool = False,
-               progress: Callable[[int], None] | None = None) -> LoadReport:
+               progress: Callable[[int], None] | None = None, workers: int | None = None) -> LoadReport:
     """Upsert every Item of ``path`` (and first ``collection``) in one transaction; see the module doc.
 
     One pass: each line is decoded once (only the fields a store indexes; assets and links stay bytes),
     checked, and written in batches; a problem anywhere rolls the whole load back unless ``skip_invalid``.
+    With a store that can prepare rows away from its connection (``item_preparer``/``write_prepared``:
+    SQLiteStore) and a big file, ``workers`` processes (default :func:`default_workers`) decode, check and
+    prepare spans of the file while this process only writes, in file order, so the outcome is the same.
     """
-    report = LoadReport()
-    collection_id = collection["id"] if collection else None
-    problems: list[Problem] = []
-    batch: list[RawItem] = []
+    loader = _Loader(store, path, collection["id"] if collection else None, skip_invalid, progress)
     # An optional store capability (SQLiteStore has it): told how many Items are coming, it may defer index work.
     bulk_write = getattr(store, "bulk_write", None)
+    expected = expected_lines(path)
+    workers = default_workers() if workers is None else workers
+    parallel = workers > 0 and expected >= PARALLEL_AT and hasattr(store, "item_preparer")
+    with paused_gc(), store.transaction(), (bulk_write(expected) if bulk_write else nullcontext()):
+        if collection is not None:
+            store.upsert_collection({"geostudies:kind": "user", **collection})
+        spans = iter(file_spans(path, SPAN_BYTES))
+        for span in spans:
+            loader.take_lines(read_span(path, *span), base=loader.lines)
+            if parallel and loader.report.read >= BATCH:
+                # The first batch went through the store's own path, which trains compression dictionaries;
+                # the workers get them with the preparer.
+                loader.take_prepared_spans(path, spans, workers)
+        loader.finish()
+    loader.report.skipped = loader.problems
+    return loader.report
+
+
+def file_spans(path: Path, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) byte offsets covering ``path`` in pieces of about ``size`` bytes, each ending a line."""
+    total = path.stat().st_size
+    with open(path, "rb") as handle:
+        start = 0
+        while start < total:
+            handle.seek(min(start + size, total))
+            handle.readline()
+            end = min(handle.tell(), total)
+            yield start, end
+            start = end
+
+
+def read_span(path: Path, start: int, end: int) -> list[bytes]:
+    """The lines of ``path`` between two offsets from :func:`file_spans` (empty ones included: numbering)."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        lines = handle.read(end - start).split(b"\n")  # only "\n" ends a line, as in iterating the file
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def parse_line(line: bytes, collection_id: str | None) -> RawItem | list[tuple[str, str]] | None:
+    """A line as a RawItem, or (field, problem) pairs for what stops it being one; None for a blank line."""
+    if len(line) <= 2 and not line.strip():
+        return None
     try:
-        with paused_gc(), store.transaction(), (bulk_write(expected_lines(path)) if bulk_write else nullcontext()):
-            if collection is not None:
-                store.upsert_collection({"geostudies:kind": "user", **collection})
-            for number, line in read_ndjson(path):
-                try:
-                    members = itemjson.members_of(line)
-                    doc = _DECODE.decode(line) if members is None else _item_of(members)
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    problems.append(Problem(f"{path}:{number}", "(line)", f"is not JSON of an object: {exc}"))
-                    continue
-                found = item_problems(doc, collection_id)
-                if found:
-                    problems += [Problem(f"{path}:{number}", where, message) for where, message in found]
-                    continue
-                if problems and not skip_invalid:
-                    continue  # the load will be refused: only keep checking
-                override = collection_id if collection_id is not None and doc.collection != collection_id else None
-                stored = itemjson.from_line(line, override, members)
-                batch.append(RawItem(json=stored.json, links_at=stored.links_at, id=doc.id,
-                                     collection=collection_id or doc.collection, bbox=doc.bbox,
-                                     geometry=doc.geometry, properties=doc.properties))
-                report.read += 1
-                if len(batch) >= BATCH:
-                    _write(store, batch, report, progress)
-            if problems and not skip_invalid:
-                raise LoadRefused(problems)
-            _write(store, batch, report, progress)
-    except LoadRefused:
-        raise
-    report.skipped = problems
-    return report
+        members = itemjson.members_of(line)
+        doc = _DECODE.decode(line) if members is None else _item_of(members)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return [("(line)", f"is not JSON of an object: {exc}")]
+    found = item_problems(doc, collection_id)
+    if found:
+        return found
+    override = collection_id if collection_id is not None and doc.collection != collection_id else None
+    stored = itemjson.from_line(line, override, members)
+    return RawItem(json=stored.json, links_at=stored.links_at, id=doc.id, collection=collection_id or doc.collection,
+                   bbox=doc.bbox, geometry=doc.geometry, properties=doc.properties)
 
 
-def _write(store: Store, batch: list[RawItem], report: LoadReport,
-           progress: Callable[[int], None] | None) -> None:
-    if not batch:
-        return
-    counts = store.upsert_items(batch)
-    report.new += counts["new"]
-    report.updated += counts["updated"]
-    report.unchanged += counts["unchanged"]
-    if progress:
-        progress(len(batch))
-    batch.clear()
+@dataclass
+class _SpanResult:
+    lines: int
+    prepared: list[Any]
+    problems: list[tuple[int, str, str]]  # (line number within the span, field, problem)
+
+
+class _Loader:
+    """The state of one load: where in the file it is, what it found, what waits to be written."""
+
+    def __init__(self, store: Store, path: Path, collection_id: str | None, skip_invalid: bool,
+                 progress: Callable[[int], None] | None) -> None:
+        self.store, self.path, self.collection_id = store, path, collection_id
+        self.skip_invalid, self.progress = skip_invalid, progress
+        self.report = LoadReport()
+        self.problems: list[Problem] = []
+        self.batch: list[RawItem] = []
+        self.lines = 0
+
+    @property
+    def refusing(self) -> bool:
+        return bool(self.problems) and not self.skip_invalid
+
+    def _problem(self, number: int, where: str, message: str) -> None:
+        self.problems.append(Problem(f"{self.path}:{number}", where, message))
+
+    def take_lines(self, lines: list[bytes], base: int) -> None:
+        for number, line in enumerate(lines, start=base + 1):
+            parsed = parse_line(line, self.collection_id)
+            if isinstance(parsed, list):
+                for where, message in parsed:
+                    self._problem(number, where, message)
+            elif parsed is not None and not self.refusing:  # once refused: only keep checking
+                self.batch.append(parsed)
+                self.report.read += 1
+                if len(self.batch) >= BATCH:
+                    self._count(self.store.upsert_items(self.batch), len(self.batch))
+                    self.batch.clear()
+        self.lines = base + len(lines)
+
+    def take_prepared_spans(self, path: Path, spans: Iterator[tuple[int, int]], workers: int) -> None:
+        """The remaining spans through ``workers`` processes, written here in file order; at most two spans
+        per worker are in flight, so memory stays flat however big the file."""
+        store: Any = self.store
+        self._flush()
+        context = multiprocessing.get_context("fork")  # the workers need only the preparer, sent once
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(store.item_preparer(), self.collection_id)) as pool:
+            waiting: deque[Future[_SpanResult]] = deque()
+            for span in spans:
+                waiting.append(pool.submit(_prepare_span, path, *span))
+                if len(waiting) >= 2 * workers:
+                    self._take_result(waiting.popleft().result())
+            while waiting:
+                self._take_result(waiting.popleft().result())
+
+    def _take_result(self, result: _SpanResult) -> None:
+        for number, where, message in result.problems:
+            self._problem(self.lines + number, where, message)
+        self.lines += result.lines
+        if self.refusing or not result.prepared:
+            return
+        store: Any = self.store
+        self.report.read += len(result.prepared)
+        self.report.by_workers += len(result.prepared)
+        self._count(store.write_prepared(result.prepared), len(result.prepared))
+
+    def _flush(self) -> None:
+        if self.batch and not self.refusing:
+            self._count(self.store.upsert_items(self.batch), len(self.batch))
+        self.batch.clear()
+
+    def finish(self) -> None:
+        if self.refusing:
+            raise LoadRefused(self.problems)
+        self._flush()
+
+    def _count(self, counts: dict[str, int], written: int) -> None:
+        self.report.new += counts["new"]
+        self.report.updated += counts["updated"]
+        self.report.unchanged += counts["unchanged"]
+        if self.progress:
+            self.progress(written)
+
+
+# The state of a worker process of a parallel load (set once by the pool's initializer; one per process).
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(preparer: Callable[[list[RawItem]], list[Any]], collection_id: str | None) -> None:
+    _worker.update(preparer=preparer, collection_id=collection_id)
+
+
+def _prepare_span(path: Path, start: int, end: int) -> _SpanResult:
+    gc.disable()  # as in the writing process (paused_gc): many small acyclic objects
+    lines = read_span(path, start, end)
+    items: list[RawItem] = []
+    problems: list[tuple[int, str, str]] = []
+    for number, line in enumerate(lines, start=1):
+        parsed = parse_line(line, _worker["collection_id"])
+        if isinstance(parsed, list):
+            problems += [(number, where, message) for where, message in parsed]
+        elif parsed is not None:
+            items.append(parsed)
+    prepared = [row for i in range(0, len(items), BATCH) for row in _worker["preparer"](items[i:i + BATCH])]
+    return _SpanResult(len(lines), prepared, problems)

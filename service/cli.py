@@ -294,7 +294,10 @@ def copy(source: str, target: str) -> None:
 @click.option("--collection", "collection_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A STAC Collection JSON to create or update first; its id is given to every Item.")
 @click.option("--skip-invalid", is_flag=True, help="Load the good lines and report the bad ones (default: refuse).")
-def load(db: str, items: Path, collection_file: Path | None, skip_invalid: bool) -> None:
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes that decode and prepare Items while this one writes (default: one per core, at most "
+                   "4; 0: all in this process). Used for files of 20,000 Items or more on SQLite.")
+def load(db: str, items: Path, collection_file: Path | None, skip_invalid: bool, workers: int | None) -> None:
     """Bulk-load STAC Items (newline-delimited JSON) through the store, all or nothing.
 
     Give an Item a 'geostudies:studies' property naming studies to attach it to them (data access then
@@ -312,7 +315,8 @@ def load(db: str, items: Path, collection_file: Path | None, skip_invalid: bool)
     started = time.perf_counter()
     with store_at(db) as store, tqdm(desc="loading", unit=" items", disable=None) as bar:
         try:
-            report = load_items(store, items, collection=collection, skip_invalid=skip_invalid, progress=bar.update)
+            report = load_items(store, items, collection=collection, skip_invalid=skip_invalid, progress=bar.update,
+                                workers=workers)
         except LoadRefused as exc:
             for problem in exc.problems[:50]:
                 click.echo(str(problem), err=True)
@@ -326,7 +330,8 @@ def load(db: str, items: Path, collection_file: Path | None, skip_invalid: bool)
     click.echo(f"loaded {report.read} items into {redacted(db)} in {seconds:.1f} s "
                f"({report.read / max(seconds, 1e-9):,.0f} "
                f"items/s): {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
-               f"{len(report.skipped)} problem(s) skipped")
+               f"{len(report.skipped)} problem(s) skipped"
+               + (f"; {report.by_workers} prepared in worker processes" if report.by_workers else ""))
 
 
 @main.command()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -31,16 +30,11 @@ from ..times import MIN_TIME, utc_now
 from . import itemjson, tokens
 from .aggregating import geotile_buckets, rfc3339, terms_buckets
 from .cql2sql import DOCUMENT, Translator, column_for, property_path
-from .fulltext import TEXT_FIELDS, collection_text, document_text, fts_query
-from .hilbert import box_keys
+from .fulltext import collection_text, fts_query
 from .indexing import (
     FAR_DAYS,
     collection_index_rows,
     days,
-    item_area,
-    item_boxes,
-    item_target,
-    item_times,
 )
 from .itemjson import ItemJSON
 from .relevance import prepared as _prepared
@@ -49,6 +43,7 @@ from .relevance import relevance_key as _relevance_key
 from .relevance import share as _share
 from .relevance import whole as _whole
 from .sqlite_docs import TRAIN_AFTER, DocCodec, stored_digest
+from .sqlite_rows import ItemPreparer, PreparedItem, prepare_items
 from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
     RELEVANCE,
@@ -70,7 +65,7 @@ from .types import (
     StoreError,
     WriteMode,
 )
-from .writing import batches, check_write, keyset_condition, new_property_types
+from .writing import batches, check_write, keyset_condition
 
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 WRITE_BATCH = 2000  # Items per executemany round in upsert_items
@@ -87,29 +82,6 @@ BULK_CACHE_KIB = 256 * 1024  # page cache while a bulk write runs (then back to 
 
 def _dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _wkb_of(geometries: list[dict[str, Any] | None]) -> tuple[list[bytes | None], list[Any]]:
-    """WKB and bounds (minx, miny, maxx, maxy) of a batch of GeoJSON geometries, read by GEOS in one call
-    (shapely.geometry.shape is ~10x slower)."""
-    present = [i for i, g in enumerate(geometries) if g]
-    out: list[bytes | None] = [None] * len(geometries)
-    bounds: list[Any] = [None] * len(geometries)
-    if present:
-        shapes = shapely.from_geojson([orjson.dumps(geometries[i]) for i in present])
-        for i, wkb, box in zip(present, shapely.to_wkb(shapes), shapely.bounds(shapes), strict=True):
-            out[i], bounds[i] = wkb, box
-    return out, bounds
-
-
-def _index_boxes(doc: Any, bounds: Any) -> list[tuple[float, float, float, float]]:
-    """The R*Tree boxes of an Item, covering its geometry even when a declared bbox is too small: the index
-    must never miss an Item that the exact geometry test would keep."""
-    boxes = item_boxes(doc)
-    if len(boxes) == 1 and bounds is not None and not math.isnan(bounds[0]):
-        (minx, maxx, miny, maxy), (gx0, gy0, gx1, gy1) = boxes[0], bounds
-        return [(min(minx, gx0), max(maxx, gx1), min(miny, gy0), max(maxy, gy1))]
-    return boxes
 
 
 def _intersects(item_wkb: bytes | None, query_wkb: bytes) -> int:
@@ -516,42 +488,61 @@ class SQLiteStore:
         return row is not None and self.codec.decode(row[0], row[1], self.conn) == text
 
     def _write_batch(self, docs: list[dict[str, Any] | RawItem], mode: WriteMode, counts: dict[str, int]) -> None:
+        self._write_prepared(prepare_items(docs, self.codec, {}), mode, counts)
+
+    def item_preparer(self) -> ItemPreparer:
+        """What turns Items into row values away from this connection (``sqlite_rows.py``): ``geostudies load``
+        runs it in worker processes and hands the results to :meth:`write_prepared`."""
+        return ItemPreparer(self.codec.snapshot())
+
+    def write_prepared(self, items: Iterable[PreparedItem], mode: WriteMode = "upsert") -> dict[str, int]:
+        """:meth:`upsert_items` for Items an :meth:`item_preparer` has already turned into row values."""
+        counts = {"new": 0, "updated": 0, "unchanged": 0}
+        with self.transaction():
+            for batch in batches(items, WRITE_BATCH):
+                self._write_prepared(batch, mode, counts)
+        return counts
+
+    def _write_prepared(self, items: list[PreparedItem], mode: WriteMode, counts: dict[str, int]) -> None:
         """One batch: work that can be done once per batch is (lookups, property types, executemany)."""
         conn = self.conn
         nums: dict[str, int] = {}
-        by_collection: dict[str, list[tuple[Any, ItemJSON]]] = {}
-        for doc in docs:
-            collection, item_id = doc.get("collection"), doc.get("id")
-            if collection not in nums:
-                nums[str(collection)] = self._collection_num(collection, item_id)
-            elif not isinstance(item_id, str) or not item_id:
-                raise ValueError(f"item {item_id!r} needs both a string 'id' and a 'collection'")
-            stored = ItemJSON(doc.json, doc.links_at) if isinstance(doc, RawItem) else itemjson.from_dict(doc)
-            by_collection.setdefault(str(collection), []).append((doc, stored))
+        by_collection: dict[str, list[PreparedItem]] = {}
+        for item in items:
+            if item.collection not in nums:
+                nums[str(item.collection)] = self._collection_num(item.collection, item.id)
+            elif not isinstance(item.id, str) or not item.id:
+                raise ValueError(f"item {item.id!r} needs both a string 'id' and a 'collection'")
+            by_collection.setdefault(str(item.collection), []).append(item)
         now = utc_now("microseconds")
         next_rowid = int(conn.execute("SELECT ifnull(max(rowid), 0) FROM items").fetchone()[0]) + 1
         inserts, updates, boxes, texts, stale = [], [], [], [], []
         for collection, entries in by_collection.items():
-            existing = self._existing(collection, [d.get("id") for d, _ in entries])
-            shapes, shape_bounds = _wkb_of([d.get("geometry") for d, _ in entries])
+            existing = self._existing(collection, [item.id for item in entries])
             dict_id = self.codec.dict_for(collection)
-            if dict_id is None and len(entries) >= TRAIN_AFTER:
-                dict_id = self.codec.train(conn, collection, [stored.json for _, stored in entries])
+            uncompressed = [item.json for item in entries if item.blob is None and item.json is not None]
+            if dict_id is None and len(uncompressed) >= TRAIN_AFTER:
+                dict_id = self.codec.train(conn, collection, uncompressed)
             keys = self._property_keys.setdefault(collection, {})
             new_keys: dict[str, str] = {}
-            for (doc, stored), wkb, bounds in zip(entries, shapes, shape_bounds, strict=True):
-                item_id = doc.get("id")
-                row = existing.get(item_id)
-                check_write(mode, row is not None, item_id, collection)
-                blob, zdict = self.codec.encode(stored.json, dict_id)
-                digest = stored_digest(blob, zdict)
-                if row and (row[1] == digest or self._same_document(row[0], stored.json)):
+            num = nums[collection]
+            for item in entries:
+                row = existing.get(item.id)
+                check_write(mode, row is not None, item.id, collection)
+                if item.blob is not None and item.zdict is not None and item.digest is not None:
+                    blob, zdict, digest = item.blob, item.zdict, item.digest
+                else:
+                    assert item.json is not None
+                    blob, zdict = self.codec.encode(item.json, dict_id)
+                    digest = stored_digest(blob, zdict)
+                if row and (row[1] == digest or self._same_document(
+                        row[0], item.json if item.json is not None else self.codec.decode(blob, zdict, conn))):
                     counts["unchanged"] += 1
                     continue
-                props = doc.get("properties") or {}
-                new_keys.update(new_property_types(props, keys))
-                start, end, start_days, end_days = item_times(doc)
-                values = (start, end, item_target(doc), wkb, blob, zdict, stored.links_at, item_area(doc), digest,
+                for name, kind in item.new_types.items():
+                    if name not in keys:
+                        keys[name] = new_keys[name] = kind
+                values = (item.start, item.end, item.target, item.wkb, blob, zdict, item.links_at, item.area, digest,
                           now)
                 if row:
                     rowid = row[0]
@@ -561,13 +552,12 @@ class SQLiteStore:
                 else:
                     rowid = next_rowid
                     next_rowid += 1
-                    inserts.append((rowid, collection, item_id, *values))
+                    inserts.append((rowid, collection, item.id, *values))
                     counts["new"] += 1
-                num = nums[collection]
-                boxes += [(rowid * 2 + part, *box, start_days, end_days, num, num)
-                          for part, box in enumerate(_index_boxes(doc, bounds))]
-                if any(key in props for key in TEXT_FIELDS):  # nothing to find beyond the id: no FTS row
-                    texts.append((rowid, *document_text(doc)))
+                boxes += [(key, rowid * 2 + part, *box, item.start_days, item.end_days, num, num)
+                          for part, (box, key) in enumerate(zip(item.boxes, item.box_keys, strict=True))]
+                if item.text is not None:
+                    texts.append((rowid, *item.text))
             if new_keys:
                 # A type seen once stays; 'null' is replaced as soon as a real value shows up.
                 conn.executemany("INSERT INTO properties (collection, name, type) VALUES (?, ?, ?) "
@@ -584,8 +574,7 @@ class SQLiteStore:
         # The boxes wait in a temporary table and go into the R*Tree together when the transaction ends (or a
         # search in it needs them), in Hilbert order: a whole bulk load is one well-shaped tree (hilbert.py).
         self._local.boxes_waiting = True  # per thread, like the connection and its temporary table
-        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(key, *box) for key, box in zip(box_keys(boxes), boxes, strict=True)])
+        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", boxes)
         conn.executemany("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)", texts)
 
     def _flush_boxes(self) -> None:

@@ -78,6 +78,27 @@ class DocCodec:
                               else zstandard.ZstdDecompressor())
         return cache[dict_id]
 
+    def encode_trained(self, collection: str, text: bytes) -> tuple[bytes, int] | None:
+        """(stored bytes, zdict value) with ``collection``'s dictionary; None when it has none yet."""
+        dict_id = self._by_collection.get(collection)
+        return None if dict_id is None else (self._compressor(dict_id).compress(text), dict_id)
+
+    def snapshot(self) -> DocCodec:
+        """A codec with the same dictionaries and none of this one's per-thread state or lock."""
+        clone = DocCodec.__new__(DocCodec)
+        clone.__setstate__(self.__getstate__())
+        return clone
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a worker process) as its dictionaries' bytes; compressors are made again there."""
+        with self._lock:
+            return {"dicts": {i: d.as_bytes() for i, d in self._dicts.items()}, "by": dict(self._by_collection)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        self._dicts = {i: zstandard.ZstdCompressionDict(data) for i, data in state["dicts"].items()}
+        self._by_collection = state["by"]
+
     def encode(self, text: bytes, dict_id: int | None) -> tuple[bytes, int]:
         """(stored bytes, zdict value) of a document's JSON bytes."""
         key = dict_id or 0

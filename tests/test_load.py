@@ -1,0 +1,111 @@
+"""geostudies load with worker processes: the same rows, counts and problems as a load in one process."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from catalog import load as loading
+from catalog.load import LoadRefused, load_items
+from catalog.store import open_store
+
+from .test_plans import _scenes
+
+COLLECTION = {"type": "Collection", "id": "scenes-a", "stac_version": "1.1.0", "description": "a", "license": "other",
+              "links": [], "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                      "temporal": {"interval": [[None, None]]}}}
+
+
+@pytest.fixture(autouse=True)
+def small_thresholds(monkeypatch):
+    # The thresholds, not the mechanism, are scaled down: ~25 spans of a 6,000-Item file go to the workers.
+    monkeypatch.setattr(loading, "PARALLEL_AT", 1000)
+    monkeypatch.setattr(loading, "SPAN_BYTES", 32 * 1024)
+
+
+def _lines(n: int, seed: int = 4) -> list[dict]:
+    docs = _scenes(n, seed)
+    for i, doc in enumerate(docs):
+        if i % 7 == 0:  # some with text (an FTS row), some antimeridian-crossing (two boxes), some new keys
+            doc["properties"]["title"] = f"Scene {i} over the 北部 coast"
+        if i % 11 == 0:
+            doc["bbox"] = [179.5, 10.0, -179.5, 11.0]
+            doc["geometry"] = None
+        if i == 4321:
+            doc["properties"]["late:key"] = [1, 2]
+    return docs
+
+
+def _write(path: Path, docs: list[dict], replace: dict[int, bytes] | None = None) -> Path:
+    lines = [orjson.dumps(d) for d in docs]
+    for number, text in (replace or {}).items():
+        lines[number - 1] = text
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _contents(db: Path) -> dict[str, list]:
+    with open_store(db, readonly=True) as store:
+        docs = sorted((d["id"], orjson.dumps(d, option=orjson.OPT_SORT_KEYS)) for d in store.iter_items())
+        types = store.property_types("scenes-a")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT rtreecheck('items_rtree4')").fetchone()[0] == "ok"
+        rows = conn.execute("SELECT collection, id, datetime, end_datetime, target, geometry, links_at, area_km2 "
+                            "FROM items ORDER BY id").fetchall()
+        boxes = conn.execute("SELECT i.id, r.minx, r.maxx, r.miny, r.maxy, r.mint, r.maxt, r.minc FROM items_rtree4 r "
+                             "JOIN items i ON i.rowid = r.id >> 1 ORDER BY i.id, r.id & 1").fetchall()
+        text = conn.execute("SELECT i.id, f.title, f.body FROM items_fts f JOIN items i ON i.rowid = f.rowid "
+                            "ORDER BY i.id").fetchall()
+    return {"docs": docs, "rows": rows, "boxes": boxes, "text": text, "types": sorted(types.items())}
+
+
+def _load(db: Path, items: Path, **options) -> loading.LoadReport:
+    with open_store(db) as store:
+        return load_items(store, items, collection=COLLECTION, **options)
+
+
+def test_a_load_with_workers_writes_what_a_load_in_one_process_writes(tmp_path):
+    items = _write(tmp_path / "items.ndjson", _lines(6000))
+    alone = _load(tmp_path / "alone.db", items, workers=0)
+    shared = _load(tmp_path / "shared.db", items, workers=2)
+    assert (shared.read, shared.new, shared.updated, shared.unchanged) == (6000, 6000, 0, 0)
+    assert (alone.read, alone.new, alone.by_workers) == (6000, 6000, 0)
+    assert 3000 < shared.by_workers < 6000  # all but the first batch (which trains the dictionary)
+    expected, got = _contents(tmp_path / "alone.db"), _contents(tmp_path / "shared.db")
+    assert len(got["boxes"]) == 6000 + len(range(0, 6000, 11))  # the crossing ones have two
+    assert ("late:key", "array") in got["types"]
+    assert got == expected
+    # The same file again: every Item recognised as unchanged from the hashes the workers computed.
+    again = _load(tmp_path / "shared.db", items, workers=2)
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 6000)
+
+
+def test_a_load_with_workers_counts_updates_and_new_items_against_what_is_stored(tmp_path):
+    docs = _lines(6000)
+    _load(tmp_path / "c.db", _write(tmp_path / "first.ndjson", docs[:3000]), workers=0)
+    for doc in docs[1000:2000]:
+        doc["properties"]["eo:cloud_cover"] = 101
+    report = _load(tmp_path / "c.db", _write(tmp_path / "all.ndjson", docs), workers=2)
+    assert (report.new, report.updated, report.unchanged) == (3000, 1000, 2000) and report.by_workers > 3000
+    with open_store(tmp_path / "c.db", readonly=True) as store:
+        assert store.count_items() == 6000
+        assert store.get_item("scenes-a", "b1500")["properties"]["eo:cloud_cover"] == 101
+
+
+def test_bad_lines_anywhere_are_reported_by_line_number_and_nothing_is_written(tmp_path):
+    bad = {12: b"{not json", 4999: orjson.dumps({"type": "Feature", "id": "x/y", "properties": {}}),
+           5998: b'{"type": "Feature", "id": "late", "properties": {"datetime": "2020-13-45"}}'}
+    items = _write(tmp_path / "items.ndjson", _lines(6000), replace=bad)
+    with pytest.raises(LoadRefused) as refused:
+        _load(tmp_path / "c.db", items, workers=2)
+    places = [problem.file for problem in refused.value.problems]
+    assert places[0] == f"{items}:12" and f"{items}:4999" in places and places[-1] == f"{items}:5998"
+    assert {p.file for p in refused.value.problems} == {f"{items}:{n}" for n in bad}
+    with open_store(tmp_path / "c.db", readonly=True) as store:
+        assert store.count_items() == 0
+    in_one_process = _load(tmp_path / "one.db", items, workers=0, skip_invalid=True)
+    skipping = _load(tmp_path / "c.db", items, workers=2, skip_invalid=True)
+    assert [str(p) for p in skipping.skipped] == [str(p) for p in in_one_process.skipped]
+    assert skipping.read == skipping.new == 6000 - 3
