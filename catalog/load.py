@@ -135,9 +135,14 @@ def item_problems(doc: Any, collection_id: str | None) -> list[tuple[str, str]]:
     if bbox is not None and (not isinstance(bbox, list) or len(bbox) not in (4, 6)
                              or not all(isinstance(v, (int, float)) for v in bbox)):
         found.append(("bbox", "must be 4 or 6 numbers"))
-    if not bytes(doc.assets).lstrip().startswith(b"{") or not bytes(doc.links).lstrip().startswith(b"["):
+    if not _starts(doc.assets, b"{") or not _starts(doc.links, b"["):
         found.append(("assets/links", "assets must be an object and links a list"))
     return found
+
+
+def _starts(raw: msgspec.Raw, char: bytes) -> bool:
+    """Whether raw JSON text starts with ``char`` (after any whitespace), looking at its first bytes only."""
+    return bytes(memoryview(raw)[:64]).lstrip().startswith(char)
 
 
 GEOMETRY_DEPTH = {"Point": 1, "MultiPoint": 2, "LineString": 2, "MultiLineString": 3, "Polygon": 3, "MultiPolygon": 4}

@@ -36,12 +36,24 @@ def parse_timestamp(value: str) -> dt.datetime:
         raise TimestampError(f"timestamp is outside the years 0001-9999 in UTC: {value!r}") from None
 
 
+# The common form, UTC with a "Z"; groups: the date and time to the second, the fraction.
+UTC_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z")
+
+
 def normalise_timestamp(value: str) -> str:
     """RFC 3339 timestamp or date -> the store's sortable UTC form.
 
     Raises :class:`TimestampError` for anything else, including instants that only exist before year 1
     or after year 9999 once converted to UTC (``9999-12-31T23:59:59-01:00``).
     """
+    utc = UTC_STAMP.fullmatch(value) if isinstance(value, str) else None
+    if utc:  # already UTC with a "Z", as nearly every harvested timestamp is: only the fraction to pad
+        whole, fraction = utc.groups()
+        try:
+            dt.datetime.fromisoformat(whole)  # a real date and time (not 2020-13-45T25:00:00)
+            return f"{whole}.{(fraction or '').ljust(6, '0')}Z"
+        except ValueError:
+            pass  # the general path says what is wrong
     return store_form(parse_timestamp(value))
 
 

@@ -6,13 +6,12 @@ interprets a document the same way.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import shapely.geometry
 
 from ..geometry import Box, bbox_boxes
-from ..times import MAX_TIME, MIN_TIME, normalise_timestamp, parse_timestamp, store_form
+from ..times import MAX_TIME, MIN_TIME, UTC_STAMP, normalise_timestamp, parse_timestamp, store_form
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FAR_DAYS = 1e7  # beyond any real date: open interval ends on the R*Tree's time axis
@@ -48,26 +47,21 @@ def item_times(doc: dict[str, Any]) -> tuple[str, str, float, float]:
     """(start, end, start days, end days): the interval in the store's form and on the R*Tree's time axis,
     from one parse of each timestamp (the write path calls this for every Item)."""
     props = doc.get("properties", {})
-    values = []
-    for key, default_text, default_days in (("start_datetime", MIN_TIME, -FAR_DAYS), ("end_datetime", MAX_TIME,
-                                                                                          FAR_DAYS)):
-        raw = props.get(key) or props.get("datetime")
-        if raw:
-            values.append(_store_form_and_days(raw))
-        else:
-            values.append((default_text, default_days))
-    (start, start_days), (end, end_days) = values
+    raw_start = props.get("start_datetime") or props.get("datetime")
+    raw_end = props.get("end_datetime") or props.get("datetime")
+    start, start_days = _store_form_and_days(raw_start) if raw_start else (MIN_TIME, -FAR_DAYS)
+    if raw_end == raw_start:  # an instant: one parse
+        end, end_days = (start, start_days) if raw_end else (MAX_TIME, FAR_DAYS)
+    else:
+        end, end_days = _store_form_and_days(raw_end) if raw_end else (MAX_TIME, FAR_DAYS)
     if not has_data_time(doc):
         return start, NO_TIME_END, NO_TIME_DAYS, NO_TIME_DAYS
     return start, end, start_days, end_days
 
 
-_UTC_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z")
-
-
 def _store_form_and_days(raw: str) -> tuple[str, float]:
     """(store form, days since 1970) of a timestamp; the common ``...Z`` form without a datetime round trip."""
-    match = _UTC_STAMP.fullmatch(raw) if isinstance(raw, str) else None
+    match = UTC_STAMP.fullmatch(raw) if isinstance(raw, str) else None
     if match:
         whole, fraction = match.group(1), (match.group(2) or "").ljust(6, "0")
         moment = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.timezone.utc)
