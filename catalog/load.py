@@ -141,8 +141,9 @@ def item_problems(doc: Any, collection_id: str | None) -> list[tuple[str, str]]:
 
 
 def _starts(raw: msgspec.Raw, char: bytes) -> bool:
-    """Whether raw JSON text starts with ``char`` (after any whitespace), looking at its first bytes only."""
-    return bytes(memoryview(raw)[:64]).lstrip().startswith(char)
+    """Whether raw JSON text starts with ``char``, looking at its first byte only (msgspec's Raw values start
+    at the value: no whitespace before it)."""
+    return memoryview(raw)[:1] == char
 
 
 GEOMETRY_DEPTH = {"Point": 1, "MultiPoint": 2, "LineString": 2, "MultiLineString": 3, "Polygon": 3, "MultiPolygon": 4}

@@ -109,6 +109,6 @@ def from_line(line: bytes, collection: str | None = None, members: Members | Non
             getattr(members, name)
         if raw is not msgspec.UNSET:
             parts += (key, raw, b",")
-    head = sum(len(p) for p in parts) + 1
-    links = members.links
-    return ItemJSON(b"".join([b"{", *parts, LINKS_KEY, b"[]" if links is msgspec.UNSET else links, b"}"]), head)
+    links: Any = b"[]" if members.links is msgspec.UNSET else members.links
+    text = b"".join([b"{", *parts, LINKS_KEY, links, b"}"])
+    return ItemJSON(text, len(text) - len(LINKS_KEY) - memoryview(links).nbytes - 1)
