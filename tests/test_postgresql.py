@@ -2,6 +2,7 @@
 while a writer replaces the catalogue under them, and the copy between backends."""
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import requests
 import yaml
 
 from catalog.build import build, validate, write_records
-from catalog.store import RELEVANCE, Aggregation, SearchQuery, Store, open_store
+from catalog.store import RELEVANCE, Aggregation, SearchQuery, Store, StoreError, open_store
 
 from .conftest import REPO, start_server, stop_server
 from .pgcluster import Cluster
@@ -278,3 +279,72 @@ def test_a_wrong_url_or_an_unmigrated_database_is_one_line_saying_what_to_do(pg_
     empty = _cli("serve", "--db", pg_cluster.url("never_migrated"), "--port", "1")
     assert empty.returncode in (1, 2) and "geostudies build --db URL" in empty.stderr
     assert "Traceback" not in empty.stderr
+
+
+def _reader(pg_cluster: Cluster, database: str) -> str:
+    """A role that may only read the catalogue of ``database`` (the grants the README gives); its URL."""
+    name = f"reader_{secrets.token_hex(4)}"
+    dbname = database.rsplit("/", 1)[1]
+    pg_cluster.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'read-only'")
+    pg_cluster.execute(f"GRANT CONNECT ON DATABASE {dbname} TO {name}")
+    for statement in READ_ONLY_GRANTS:
+        pg_cluster.execute(statement.format(role=name), dbname)
+    return database.replace(f"postgres:{pg_cluster.password}@", f"{name}:read-only@")
+
+
+# As in the README ("A read-only role for serve").
+READ_ONLY_GRANTS = ["GRANT USAGE ON SCHEMA geostudies, pgstac TO {role}",
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA geostudies TO {role}",
+                    "GRANT pgstac_read TO {role}"]
+
+
+def test_serve_runs_as_a_role_that_may_only_read(pg_cluster: Cluster, database: str, small_records: Path):
+    assert _cli("build", "--db", database, "--records", str(small_records), "--no-schemas").returncode == 0
+    reader = _reader(pg_cluster, database)
+    server = start_server(reader)
+    try:
+        first = requests.get(f"{server.url}/search", params={"limit": 2}, timeout=30)
+        assert first.status_code == 200 and first.json()["numberMatched"] > 2
+        after = next(link["href"] for link in first.json()["links"] if link["rel"] == "next")
+        second = requests.get(after, timeout=30)
+        assert second.status_code == 200 and {f["id"] for f in second.json()["features"]}.isdisjoint(
+            {f["id"] for f in first.json()["features"]})
+        one = first.json()["features"][0]
+        assert requests.get(f"{server.url}/collections/{one['collection']}/items/{one['id']}", timeout=30).ok
+        assert requests.get(f"{server.url}/studies/{one['id']}", timeout=30).status_code in (200, 404)
+    finally:
+        stop_server(server)
+    # What it may not do, it is told in one line, and nothing changes.
+    with open_store(reader, readonly=True) as store:
+        before = store.count_items()
+        with pytest.raises(StoreError) as refused:
+            store.upsert_items([{**store.get_item(one["collection"], one["id"]), "properties": {
+                "datetime": "2020-01-01T00:00:00Z", "title": "changed"}}])
+        assert "may only read here" in str(refused.value) and "\n" not in str(refused.value)
+        assert store.count_items() == before
+    denied = _cli("build", "--db", reader, "--records", str(small_records), "--no-schemas")
+    assert denied.returncode != 0 and "may only read here" in denied.stderr and "Traceback" not in denied.stderr
+    assert "read-only" not in denied.stderr  # the password is not shown
+
+
+def test_a_search_over_its_time_limit_is_a_503_that_says_so(pg_cluster: Cluster, database: str):
+    with open_store(database) as store:
+        store.upsert_collection({"type": "Collection", "id": "many", "stac_version": "1.1.0", "description": "m",
+                                 "license": "CC-BY-4.0", "links": [], "extent": {
+                                     "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                     "temporal": {"interval": [[None, None]]}}})
+        store.upsert_items([{"type": "Feature", "stac_version": "1.1.0", "id": f"m{i}", "collection": "many",
+                             "geometry": {"type": "Point", "coordinates": [i % 360 - 180, i % 170 - 85]},
+                             "bbox": [i % 360 - 180, i % 170 - 85, i % 360 - 180, i % 170 - 85],
+                             "properties": {"datetime": "2020-01-01T00:00:00Z", "title": f"scene {i}"},
+                             "links": [], "assets": {}} for i in range(4000)])
+    slow = {"filter-lang": "cql2-json", "limit": 10,
+            "filter": '{"op": "like", "args": [{"property": "title"}, "%9%9%9%"]}'}
+    server = start_server(database, workers=1, env={"GEOSTUDIES_QUERY_TIMEOUT": "0.001"})
+    try:
+        stopped = requests.get(f"{server.url}/search", params=slow, timeout=30)
+        assert stopped.status_code == 503 and stopped.json()["code"] == "QueryTimeout"
+        assert stopped.headers["Retry-After"] and "time limit" in stopped.json()["description"]
+        assert requests.get(f"{server.url}/collections", timeout=30).ok  # the server goes on
+    finally:
+        stop_server(server)

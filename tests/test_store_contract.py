@@ -19,6 +19,7 @@ from catalog.store import (
     Conflict,
     NotFound,
     QueryError,
+    QueryTimeout,
     SearchQuery,
     Store,
     normalise_timestamp,
@@ -422,3 +423,17 @@ def test_readers_in_threads_see_committed_writes(filled: Store):
     thread.start()
     thread.join()
     assert results == [{"taiwan", "fiji", "moon", "lab", "late"}]
+
+
+def test_a_search_over_its_time_limit_stops_with_query_timeout_and_the_store_goes_on(store: Store):
+    store.upsert_collection(collection("many"))
+    store.upsert_items([item(f"m{i}", box(i % 350 - 175, i % 170 - 85, i % 350 - 174, i % 170 - 84),
+                             "2020-01-01T00:00:00Z", cid="many", title=f"scene {i}") for i in range(4000)])
+    slow = SearchQuery(filter={"op": "like", "args": [{"property": "title"}, "%9%9%9%"]}, limit=10, timeout=0.001)
+    with pytest.raises(QueryTimeout) as stopped:
+        store.search(slow)
+    assert "time limit" in str(stopped.value)
+    # Given time, the same search answers (the store is not left in a broken state).
+    slow.timeout = 60
+    page = store.search(slow)
+    assert page.matched == sum(1 for i in range(4000) if "9" in str(i) and str(i).count("9") >= 3)

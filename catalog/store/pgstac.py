@@ -82,6 +82,14 @@ def _dumps(doc: Any) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def _url_parts(location: str) -> dict[str, Any]:
+    """The parts of a (password-redacted) URL, or nothing if it does not parse."""
+    try:
+        return dict(psycopg.conninfo.conninfo_to_dict(location))
+    except psycopg.Error:
+        return {}
+
+
 def storage_error(exc: BaseException, location: str) -> StoreError:
     """A psycopg error as the store contract's error (the SQLite store maps sqlite3's the same way)."""
     if isinstance(exc, StoreError):
@@ -94,6 +102,11 @@ def storage_error(exc: BaseException, location: str) -> StoreError:
                          f"write lock and did not let go within {LOCK_TIMEOUT_S} s; try again when it is done")
     if isinstance(exc, errors.UniqueViolation):
         return Conflict(f"the write contradicts what is stored: {str(exc).splitlines()[0]}")
+    if isinstance(exc, errors.InsufficientPrivilege):
+        user = (_url_parts(location).get("user") or "this role")
+        return StorageUnavailable(f"the catalogue's database at {location} refused the role {user!r} "
+                                  f"({str(exc).splitlines()[0]}): it may only read here; writing (build, load, "
+                                  "harvest, copy --to) needs a role that may write")
     state = getattr(exc, "sqlstate", None) or ""
     caller = state[:2] in ("22", "54") or state[:2] == "42" and state not in ("42P01", "3F000", "42501")
     if caller:
