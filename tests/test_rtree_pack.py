@@ -9,7 +9,7 @@ import pytest
 
 from catalog.store import open_store, rtree_pack
 from catalog.store.hilbert import box_keys
-from catalog.store.sqlite_schema import REPACK_AT
+from catalog.store.sqlite_schema import BOX_FORMAT, REPACK_AT
 
 CAPACITY = 51  # cells per node of a 4-D R*Tree (SQLite's RTREE_MAXCELLS)
 
@@ -23,6 +23,11 @@ def _boxes(n: int, seed: int) -> list[tuple]:
         rows.append((i * 2 + rng.randint(0, 1), x, x + rng.uniform(0, 1.3), y, y + rng.uniform(0, 1.1),
                      t, t + rng.uniform(0, 3), 1.0, float(rng.randint(1, 3))))
     return [row for _, row in sorted(zip(box_keys(rows), rows, strict=True))]
+
+
+def _packed(rows: list[tuple]) -> list[tuple[int, bytes]]:
+    """Rows as pack() takes them: (id, the box as little-endian doubles)."""
+    return [(row[0], BOX_FORMAT.pack(*row[1:])) for row in rows]
 
 
 def _tree() -> sqlite3.Connection:
@@ -49,7 +54,7 @@ def test_a_packed_tree_is_valid_and_answers_as_an_inserted_one(n):
     rows = _boxes(n, seed=n)
     inserted, packed = _tree(), _tree()
     inserted.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    assert rtree_pack.pack(packed, "t", iter(rows), dims=4)
+    assert rtree_pack.pack(packed, "t", _packed(rows), dims=4)
     assert packed.execute("SELECT rtreecheck('t')").fetchone()[0] == "ok"
     assert packed.execute("SELECT count(*) FROM t").fetchone()[0] == n
     for args in _queries(seed=n):
@@ -63,7 +68,7 @@ def test_a_packed_tree_is_valid_and_answers_as_an_inserted_one(n):
 def test_packed_nodes_are_full_and_the_tree_shallow():
     n = CAPACITY ** 2 * 2 + 17
     packed = _tree()
-    rtree_pack.pack(packed, "t", iter(_boxes(n, seed=3)), dims=4)
+    rtree_pack.pack(packed, "t", _packed(_boxes(n, seed=3)), dims=4)
     leaves = packed.execute("SELECT count(DISTINCT nodeno) FROM t_rowid").fetchone()[0]
     assert leaves == -(-n // CAPACITY)  # ceil: every leaf but the last is full
     depth = int.from_bytes(packed.execute("SELECT data FROM t_node WHERE nodeno = 1").fetchone()[0][:2], "big")
@@ -74,7 +79,7 @@ def test_packed_nodes_are_full_and_the_tree_shallow():
 def test_a_packed_tree_takes_inserts_and_deletes_as_usual():
     rows = _boxes(5_000, seed=5)
     packed = _tree()
-    rtree_pack.pack(packed, "t", iter(rows), dims=4)
+    rtree_pack.pack(packed, "t", _packed(rows), dims=4)
     more = [(10**9 + i, *row[1:]) for i, row in enumerate(_boxes(800, seed=6))]
     packed.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", more)
     packed.executemany("DELETE FROM t WHERE id = ?", [(row[0],) for row in rows[::3]])
@@ -86,11 +91,11 @@ def test_a_packed_tree_takes_inserts_and_deletes_as_usual():
 def test_only_an_empty_tree_is_packed_and_clear_empties_one():
     conn = _tree()
     conn.execute("INSERT INTO t VALUES (1, 0, 1, 0, 1, 0, 1, 1, 1)")
-    assert rtree_pack.pack(conn, "t", iter(_boxes(10, seed=1)), dims=4) is False
+    assert rtree_pack.pack(conn, "t", _packed(_boxes(10, seed=1)), dims=4) is False
     assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 1
     rtree_pack.clear(conn, "t")
     assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
-    assert rtree_pack.pack(conn, "t", iter(_boxes(10, seed=1)), dims=4)
+    assert rtree_pack.pack(conn, "t", _packed(_boxes(10, seed=1)), dims=4)
     assert conn.execute("SELECT rtreecheck('t')").fetchone()[0] == "ok"
 
 

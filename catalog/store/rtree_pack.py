@@ -23,7 +23,6 @@ from __future__ import annotations
 import sqlite3
 import struct
 from collections.abc import Iterable, Sequence
-from itertools import chain
 
 import numpy as np
 
@@ -138,10 +137,10 @@ def is_empty(conn: sqlite3.Connection, table: str) -> bool:
     return conn.execute(f'SELECT 1 FROM "{table}_rowid" LIMIT 1').fetchone() is None
 
 
-def pack(conn: sqlite3.Connection, table: str, rows: Iterable[Sequence[float]], dims: int) -> bool:
-    """Write ``rows`` ``(id, min1, max1, ..., min_dims, max_dims)``, in the order given, as the whole of the
-    empty R*Tree ``table``. False (and nothing written) when the tree is not empty or its shadow tables
-    cannot be written; the caller then inserts the rows one by one."""
+def pack(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[int, bytes]], dims: int) -> bool:
+    """Write ``rows`` ``(id, box)``, in the order given, as the whole of the empty R*Tree ``table``; ``box``
+    is ``min1, max1, ..., min_dims, max_dims`` as little-endian doubles. False (and nothing written) when the
+    tree is not empty or its shadow tables cannot be written; the caller then inserts the rows one by one."""
     if not is_empty(conn, table):
         return False
     root = conn.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = 1').fetchone()
@@ -162,7 +161,7 @@ def pack(conn: sqlite3.Connection, table: str, rows: Iterable[Sequence[float]], 
     return packed
 
 
-def _pack_rows(conn: sqlite3.Connection, table: str, rows: Iterable[Sequence[float]], node_size: int,
+def _pack_rows(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[int, bytes]], node_size: int,
                dims: int) -> bool:
     packer = _Packer(conn, table, node_size, dims)
     # Entries are held back by one leaf's worth so that, if only one leaf's worth arrives, it becomes the root.
@@ -174,11 +173,9 @@ def _pack_rows(conn: sqlite3.Connection, table: str, rows: Iterable[Sequence[flo
         chunk = [row for _, row in zip(range(CHUNK_ROWS), iterator, strict=False)]
         if not chunk:
             break
-        width = 1 + 2 * dims
-        data = np.fromiter(chain.from_iterable(chunk), dtype=np.float64, count=len(chunk) * width)
-        ids = np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))  # exact above 2**53 too
-        ids = np.concatenate([held_ids, ids])
-        boxes = np.vstack([held_boxes, _outward(data.reshape(-1, width)[:, 1:])])
+        data = np.frombuffer(b"".join([row[1] for row in chunk]), dtype="<f8").reshape(-1, 2 * dims)
+        ids = np.concatenate([held_ids, np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))])
+        boxes = np.vstack([held_boxes, _outward(data)])
         keep = len(ids) % packer.capacity or packer.capacity
         if len(ids) > keep:
             packer.leaves(ids[:-keep], boxes[:-keep])

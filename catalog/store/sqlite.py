@@ -44,7 +44,7 @@ from .relevance import share as _share
 from .relevance import whole as _whole
 from .sqlite_docs import TRAIN_AFTER, DocCodec, stored_digest
 from .sqlite_rows import ItemPreparer, PreparedItem, prepare_items
-from .sqlite_schema import MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
+from .sqlite_schema import BOX_FORMAT, MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
 from .types import (
     RELEVANCE,
     Aggregation,
@@ -67,6 +67,7 @@ from .types import (
 )
 from .writing import batches, check_write, keyset_condition
 
+pack_box = BOX_FORMAT.pack
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 WRITE_BATCH = 2000  # Items per executemany round in upsert_items
 LOG = logging.getLogger("geostudies.store")
@@ -76,6 +77,7 @@ MMAP_BYTES = 4 << 30   # reads through the OS page cache instead of copying page
 # A bulk write of this many Items or more, and at least as many as are stored already, drops the items
 # table's secondary indexes and builds them again after the rows (one sort each) instead of updating them row
 # by row: at 10^6 Items the row-by-row B-tree updates no longer fit the page cache and spill to the WAL.
+TEMP_CACHE_KIB = 128 * 1024  # page cache of temporary tables (waiting R*Tree boxes: ~90 B an Item)
 BULK_ITEMS = 100_000
 BULK_CACHE_KIB = 256 * 1024  # page cache while a bulk write runs (then back to CACHE_KIB)
 
@@ -229,6 +231,9 @@ class SQLiteStore:
             if not self.readonly:
                 conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, consistent always
                 conn.execute(PENDING_BOXES_TABLE)
+                # The temporary schema's own page cache (the default is 2 MB): a big write's waiting boxes stay
+                # in memory up to this, then spill to a temporary file.
+                conn.execute(f"PRAGMA temp.cache_size=-{TEMP_CACHE_KIB}")
             conn.create_function("gs_json", 2, lambda doc, zdict: self.codec.decode(doc, zdict, conn).decode()
                                  if doc is not None else None, deterministic=True)
             conn.create_function("gs_intersects", 2, _intersects, deterministic=True)
@@ -554,7 +559,7 @@ class SQLiteStore:
                     next_rowid += 1
                     inserts.append((rowid, collection, item.id, *values))
                     counts["new"] += 1
-                boxes += [(key, rowid * 2 + part, *box, item.start_days, item.end_days, num, num)
+                boxes += [(key, rowid * 2 + part, pack_box(*box, item.start_days, item.end_days, num, num))
                           for part, (box, key) in enumerate(zip(item.boxes, item.box_keys, strict=True))]
                 if item.text is not None:
                     texts.append((rowid, *item.text))
@@ -574,7 +579,7 @@ class SQLiteStore:
         # The boxes wait in a temporary table and go into the R*Tree together when the transaction ends (or a
         # search in it needs them), in Hilbert order: a whole bulk load is one well-shaped tree (hilbert.py).
         self._local.boxes_waiting = True  # per thread, like the connection and its temporary table
-        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", boxes)
+        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?)", boxes)
         conn.executemany("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)", texts)
 
     def _flush_boxes(self) -> None:

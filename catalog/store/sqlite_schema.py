@@ -7,6 +7,7 @@ fit (plain tables and indexes), and hand-written where SQLite needs virtual tabl
 from __future__ import annotations
 
 import sqlite3
+import struct
 from collections.abc import Callable
 
 import orjson
@@ -20,11 +21,12 @@ from .sqlite_docs import DocCodec
 
 Migration = Callable[[sqlite3.Connection], None]
 
-# Boxes of one write, waiting to go into items_rtree4 in Hilbert order (see hilbert.py); per connection.
+# Boxes of one write, waiting to go into items_rtree4 in Hilbert order (see hilbert.py); per connection. A box
+# is kept as one blob of 8 little-endian doubles (minx, maxx, miny, maxy, mint, maxt, minc, maxc: BOX_FORMAT),
+# so a big write's boxes are inserted, sorted and read back as three values a row, not ten.
 PENDING_BOXES_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS pending_boxes (key INTEGER NOT NULL, id INTEGER PRIMARY KEY, "
-                       "minx REAL, maxx REAL, miny REAL, maxy REAL, mint REAL, maxt REAL, minc REAL, maxc REAL)")
-
-
+                       "box BLOB NOT NULL)")
+BOX_FORMAT = struct.Struct("<8d")
 BOX_COLUMNS = "id, minx, maxx, miny, maxy, mint, maxt, minc, maxc"
 REPACK_AT = 50_000  # waiting boxes from which the whole tree is rebuilt packed when they outnumber its entries
 
@@ -41,9 +43,11 @@ def flush_pending_boxes(conn: sqlite3.Connection) -> None:
     if waiting >= REPACK_AT and not rtree_pack.is_empty(conn, "items_rtree4") and waiting >= conn.execute(
             "SELECT count(*) FROM items_rtree4_rowid").fetchone()[0]:
         _tree_back_to_waiting(conn)
-    rows = conn.execute(f"SELECT {BOX_COLUMNS} FROM temp.pending_boxes ORDER BY key")
-    if not rtree_pack.pack(conn, "items_rtree4", rows, dims=4):
-        conn.execute(f"INSERT INTO items_rtree4 SELECT {BOX_COLUMNS} FROM temp.pending_boxes ORDER BY key")
+    if not rtree_pack.pack(conn, "items_rtree4", conn.execute("SELECT id, box FROM temp.pending_boxes ORDER BY key"),
+                           dims=4):
+        rows = conn.execute("SELECT id, box FROM temp.pending_boxes ORDER BY key").fetchall()
+        conn.executemany("INSERT INTO items_rtree4 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(box_id, *BOX_FORMAT.unpack(box)) for box_id, box in rows])
     conn.execute("DELETE FROM temp.pending_boxes")
 
 
@@ -55,8 +59,9 @@ def _tree_back_to_waiting(conn: sqlite3.Connection, batch: int = 50_000) -> None
                             (last, batch)).fetchall()
         if not rows:
             break
-        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(key, *row) for key, row in zip(box_keys(rows), rows, strict=True)])
+        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?)",
+                         [(key, row[0], BOX_FORMAT.pack(*row[1:])) for key, row in zip(box_keys(rows), rows,
+                                                                                      strict=True)])
         last = rows[-1][0]
     rtree_pack.clear(conn, "items_rtree4")
 
