@@ -238,7 +238,7 @@ def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = 
             if parallel and loader.report.read >= BATCH:
                 # The first batch went through the store's own path, which trains compression dictionaries;
                 # the workers get them with the preparer.
-                loader.take_prepared_spans(path, spans, workers)
+                loader.take_prepared_spans(spans, workers)  # the rest of the spans: this loop ends
         loader.finish()
     loader.report.skipped = loader.problems
     return loader.report
@@ -321,11 +321,10 @@ class _Loader:
                 self.batch.append(parsed)
                 self.report.read += 1
                 if len(self.batch) >= BATCH:
-                    self._count(self.store.upsert_items(self.batch), len(self.batch))
-                    self.batch.clear()
+                    self._flush()
         self.lines = base + len(lines)
 
-    def take_prepared_spans(self, path: Path, spans: Iterator[tuple[int, int]], workers: int) -> None:
+    def take_prepared_spans(self, spans: Iterator[tuple[int, int]], workers: int) -> None:
         """The remaining spans through ``workers`` processes, written here in file order; at most two spans
         per worker are in flight, so memory stays flat however big the file."""
         store: Any = self.store
@@ -335,7 +334,7 @@ class _Loader:
                                  initargs=(store.item_preparer(), self.collection_id)) as pool:
             waiting: deque[Future[_SpanResult]] = deque()
             for span in spans:
-                waiting.append(pool.submit(_prepare_span, path, *span))
+                waiting.append(pool.submit(_prepare_span, self.path, *span))
                 if len(waiting) >= 2 * workers:
                     self._take_result(waiting.popleft().result())
             while waiting:

@@ -46,10 +46,9 @@ def _outward(coords: np.ndarray) -> np.ndarray:
 class _Level:
     """The cells of one tree level waiting to be written as nodes (a node's worth at a time)."""
 
-    def __init__(self, dims: int) -> None:
+    def __init__(self) -> None:
         self.ids: list[int] = []
         self.boxes: list[np.ndarray] = []
-        self.dims = dims
 
 
 class _Packer:
@@ -89,7 +88,7 @@ class _Packer:
 
     def _up(self, height: int, child: int, box: np.ndarray) -> None:
         while len(self.levels) < height:
-            self.levels.append(_Level(self.dims))
+            self.levels.append(_Level())
         level = self.levels[height - 1]
         level.ids.append(child)
         level.boxes.append(box)
@@ -108,14 +107,15 @@ class _Packer:
         self._up(height + 1, number, self._union(stacked))
         return number
 
-    def finish(self, leaf_count_is_one: bool, root_ids: np.ndarray | None, root_boxes: np.ndarray | None) -> None:
+    def root_leaf(self, ids: np.ndarray, boxes: np.ndarray) -> None:
+        """All the entries in the root, a leaf (depth 0): they fit in one node."""
+        self.conn.execute(f'UPDATE "{self.table}_node" SET data = ? WHERE nodeno = 1',
+                          (self._node_blob(ids, boxes, 0),))
+        self.conn.executemany(f'INSERT INTO "{self.table}_rowid" (rowid, nodeno) VALUES (?, 1)',
+                              [(int(i),) for i in ids])
+
+    def finish(self) -> None:
         """Write what is left of each level, then the root (node 1) over the top level."""
-        node = f'"{self.table}_node"'
-        if leaf_count_is_one:  # a single leaf is the root itself (depth 0)
-            assert root_ids is not None and root_boxes is not None
-            self.conn.execute(f"UPDATE {node} SET data = ? WHERE nodeno = 1",
-                              (self._node_blob(root_ids, root_boxes, 0),))
-            return
         height = 1
         while True:
             level = self.levels[height - 1]
@@ -127,7 +127,7 @@ class _Packer:
                 del level.ids[:take], level.boxes[:take]
             height += 1
         top = self.levels[-1]
-        self.conn.execute(f"UPDATE {node} SET data = ? WHERE nodeno = 1",
+        self.conn.execute(f'UPDATE "{self.table}_node" SET data = ? WHERE nodeno = 1',
                           (self._node_blob(np.asarray(top.ids), np.vstack(top.boxes), len(self.levels)),))
         self.conn.executemany(f'INSERT INTO "{self.table}_parent" (nodeno, parentnode) VALUES (?, 1)',
                               [(c,) for c in top.ids])
@@ -148,7 +148,7 @@ def pack(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[int, bytes]]
         return False
     conn.execute("SAVEPOINT rtree_pack")
     try:
-        packed = _pack_rows(conn, table, rows, int(root[0]), dims)
+        _pack_rows(conn, table, rows, int(root[0]), dims)
     except sqlite3.OperationalError:  # e.g. SQLITE_DBCONFIG_DEFENSIVE: shadow tables are read-only
         conn.execute("ROLLBACK TO rtree_pack")
         conn.execute("RELEASE rtree_pack")
@@ -158,11 +158,11 @@ def pack(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[int, bytes]]
         conn.execute("RELEASE rtree_pack")
         raise
     conn.execute("RELEASE rtree_pack")
-    return packed
+    return True
 
 
 def _pack_rows(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[int, bytes]], node_size: int,
-               dims: int) -> bool:
+               dims: int) -> None:
     packer = _Packer(conn, table, node_size, dims)
     # Entries are held back by one leaf's worth so that, if only one leaf's worth arrives, it becomes the root.
     held_ids = np.empty(0, dtype=np.int64)
@@ -181,15 +181,12 @@ def _pack_rows(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[int, b
             packer.leaves(ids[:-keep], boxes[:-keep])
             wrote_leaves = True
         held_ids, held_boxes = ids[-keep:], boxes[-keep:]
-    if not len(held_ids):
-        return True  # nothing to write: the empty tree is already right
     if not wrote_leaves:
-        packer.finish(True, held_ids, held_boxes)
-        conn.executemany(f'INSERT INTO "{table}_rowid" (rowid, nodeno) VALUES (?, 1)', [(int(i),) for i in held_ids])
-        return True
+        if len(held_ids):  # (none at all: the empty tree is already right)
+            packer.root_leaf(held_ids, held_boxes)
+        return
     packer.leaves(held_ids, held_boxes)
-    packer.finish(False, None, None)
-    return True
+    packer.finish()
 
 
 def clear(conn: sqlite3.Connection, table: str) -> None:

@@ -43,9 +43,11 @@ def flush_pending_boxes(conn: sqlite3.Connection) -> None:
     if waiting >= REPACK_AT and not rtree_pack.is_empty(conn, "items_rtree4") and waiting >= conn.execute(
             "SELECT count(*) FROM items_rtree4_rowid").fetchone()[0]:
         _tree_back_to_waiting(conn)
-    if not rtree_pack.pack(conn, "items_rtree4", conn.execute("SELECT id, box FROM temp.pending_boxes ORDER BY key"),
-                           dims=4):
-        rows = conn.execute("SELECT id, box FROM temp.pending_boxes ORDER BY key").fetchall()
+    in_order = "SELECT id, box FROM temp.pending_boxes ORDER BY key"
+    # Checked before the sorted read, so that a small write into a big tree sorts its boxes once.
+    if not (rtree_pack.is_empty(conn, "items_rtree4") and rtree_pack.pack(conn, "items_rtree4",
+                                                                           conn.execute(in_order), dims=4)):
+        rows = conn.execute(in_order).fetchall()
         conn.executemany("INSERT INTO items_rtree4 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [(box_id, *BOX_FORMAT.unpack(box)) for box_id, box in rows])
     conn.execute("DELETE FROM temp.pending_boxes")
