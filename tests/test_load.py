@@ -94,6 +94,32 @@ def test_a_load_with_workers_counts_updates_and_new_items_against_what_is_stored
         assert store.get_item("scenes-a", "b1500")["properties"]["eo:cloud_cover"] == 101
 
 
+def test_an_item_repeated_in_the_file_is_written_once_and_the_last_version_wins(tmp_path):
+    docs = _lines(6000)
+    repeated = [dict(docs[10])]  # unchanged, in the first batch (written in this process)
+    for i, west in ((3000, 30.0), (100, 40.0)):  # changed: one inside a worker's span, one spans apart
+        doc = orjson.loads(orjson.dumps(docs[i]))
+        doc["properties"]["eo:cloud_cover"] = 101
+        doc["bbox"], doc["geometry"] = [west, 1.0, west + 1, 2.0], None
+        repeated.append(doc)
+    lines = docs[:11] + repeated[:1] + docs[11:3001] + repeated[1:2] + docs[3001:] + repeated[2:]
+    items = _write(tmp_path / "items.ndjson", lines)
+    alone = _load(tmp_path / "alone.db", items, workers=0)
+    shared = _load(tmp_path / "shared.db", items, workers=2)
+    for report in (alone, shared):
+        assert (report.read, report.new, report.updated, report.unchanged) == (6003, 6000, 2, 1)
+    assert shared.by_workers > 3000
+    expected, got = _contents(tmp_path / "alone.db"), _contents(tmp_path / "shared.db")
+    assert got == expected
+    by_id = {row[0]: row for row in got["boxes"]}
+    assert by_id[docs[3000]["id"]][1:5] == (30.0, 31.0, 1.0, 2.0)  # one box each, where the last version is
+    assert by_id[docs[100]["id"]][1:5] == (40.0, 41.0, 1.0, 2.0)
+    assert len(got["boxes"]) == 6000 + len(range(0, 6000, 11))  # the crossing ones have two, the rest one
+    with open_store(tmp_path / "shared.db", readonly=True) as store:
+        assert store.count_items() == 6000
+        assert store.get_item("scenes-a", docs[100]["id"])["properties"]["eo:cloud_cover"] == 101
+
+
 def test_bad_lines_anywhere_are_reported_by_line_number_and_nothing_is_written(tmp_path):
     bad = {12: b"{not json", 4999: orjson.dumps({"type": "Feature", "id": "x/y", "properties": {}}),
            5998: b'{"type": "Feature", "id": "late", "properties": {"datetime": "2020-13-45"}}'}

@@ -130,6 +130,23 @@ def test_write_modes_raise_conflict_and_not_found(filled: Store):
     assert filled.upsert_items([item("new", None, "2000-01-01T00:00:00Z")], mode="insert")["new"] == 1
 
 
+def test_the_same_item_twice_in_one_write_is_written_once_last_wins(filled: Store):
+    first = item("twice", box(10, 10, 11, 11), "2001-01-01T00:00:00Z", title="first")
+    changed = item("twice", box(20, 20, 21, 21), "2001-01-01T00:00:00Z", title="second")
+    elsewhere = item("twice", None, "2001-01-01T00:00:00Z", cid="d", title="same id, other collection")
+    counts = filled.upsert_items([first, dict(first), elsewhere, changed])
+    assert counts == {"new": 2, "unchanged": 1, "updated": 1}
+    assert filled.get_item("c", "twice")["properties"]["title"] == "second"
+    assert filled.get_item("d", "twice")["properties"]["title"] == "same id, other collection"
+    # one row, indexed where the last version is: the first box no longer finds it
+    assert "twice" in ids(filled, bbox=[20, 20, 21, 21]) and "twice" not in ids(filled, bbox=[10, 10, 11, 11])
+    assert sum(i == "twice" for i in [d["id"] for d in filled.search(SearchQuery(limit=1000)).items]) == 2
+    again = item("again", None, "2001-01-01T00:00:00Z")
+    with pytest.raises(Conflict):
+        filled.upsert_items([again, dict(again)], mode="insert")
+    assert filled.get_item("c", "again") is None  # the write is one transaction: the first did not land
+
+
 def test_deletes(filled: Store):
     filled.delete_item("c", "lab")
     assert filled.get_item("c", "lab") is None and "lab" not in ids(filled)

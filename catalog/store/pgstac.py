@@ -66,7 +66,7 @@ from .types import (
     StoreError,
     WriteMode,
 )
-from .writing import batches, check_write, item_digest, keyset_condition, new_property_types
+from .writing import batches, check_write, item_digest, item_key, keyset_condition, new_property_types
 
 LOG = logging.getLogger("geostudies.store")
 WRITE_BATCH = 2000
@@ -478,7 +478,7 @@ class PgStacStore:
     def upsert_items(self, docs: Iterable[dict[str, Any] | RawItem], mode: WriteMode = "upsert") -> dict[str, int]:
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         with self.transaction():
-            for batch in batches(docs, WRITE_BATCH):
+            for batch in batches(docs, WRITE_BATCH, key=item_key):
                 self._write_batch(batch, mode, counts)
         return counts
 

@@ -65,7 +65,7 @@ from .types import (
     StoreError,
     WriteMode,
 )
-from .writing import batches, check_write, keyset_condition
+from .writing import batches, check_write, item_key, keyset_condition
 
 pack_box = BOX_FORMAT.pack
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
@@ -464,7 +464,7 @@ class SQLiteStore:
         """Insert or update Items (matched on collection + id) in one transaction, in batches."""
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         with self.transaction():
-            for batch in batches(docs, WRITE_BATCH):
+            for batch in batches(docs, WRITE_BATCH, key=item_key):
                 self._write_batch(batch, mode, counts)
         return counts
 
@@ -504,7 +504,7 @@ class SQLiteStore:
         """:meth:`upsert_items` for Items an :meth:`item_preparer` has already turned into row values."""
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         with self.transaction():
-            for batch in batches(items, WRITE_BATCH):
+            for batch in batches(items, WRITE_BATCH, key=item_key):
                 self._write_prepared(batch, mode, counts)
         return counts
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .indexing import json_type
@@ -12,16 +12,40 @@ from .types import Conflict, NotFound, WriteMode
 T = TypeVar("T")
 
 
-def batches(docs: Iterable[T], size: int) -> Iterator[list[T]]:
-    """``docs`` in lists of ``size`` (the last one shorter), read lazily: a stream of Items stays a stream."""
+def batches(docs: Iterable[T], size: int,
+            key: Callable[[T], Hashable] | None = None) -> Iterator[list[T]]:
+    """``docs`` in lists of ``size`` (the last one shorter), read lazily: a stream of Items stays a stream.
+
+    With ``key``, a list also ends before a doc whose key it already holds, so a batch never holds the same
+    Item twice: the repeat then meets the first as a stored Item (an update, or unchanged; a Conflict for
+    ``insert``), the same answer as when the two are batches apart. Unhashable keys (bad input, rejected
+    later with a clear message) are not tracked.
+    """
     batch: list[T] = []
+    seen: set[Hashable] = set()
     for doc in docs:
+        if key is not None:
+            try:
+                k = key(doc)
+                if k in seen:
+                    yield batch
+                    batch, seen = [], set()
+                seen.add(k)
+            except TypeError:
+                pass
         batch.append(doc)
         if len(batch) >= size:
             yield batch
-            batch = []
+            batch, seen = [], set()
     if batch:
         yield batch
+
+
+def item_key(doc: Any) -> Hashable:
+    """What an Item is matched on in a write: (collection, id), for a dict, a ``RawItem`` or a prepared row."""
+    if isinstance(doc, dict):
+        return doc.get("collection"), doc.get("id")
+    return doc.collection, doc.id
 
 
 def item_digest(stored: ItemJSON) -> bytes:
