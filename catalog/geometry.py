@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import shapely
 import shapely.geometry
 from shapely.geometry.base import BaseGeometry
@@ -24,6 +25,13 @@ def to_shape(geometry: dict[str, Any]) -> BaseGeometry:
         return shapely.geometry.shape(geometry)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, shapely.errors.ShapelyError) as exc:
         raise ValueError(f"is not valid GeoJSON: {exc}") from None
+
+
+def shapes_of(geometries: list[Any]) -> tuple[list[int], Any]:
+    """The positions of the GeoJSON geometries present in ``geometries`` and their shapes, read by GEOS in one
+    call (the batch writes of both stores; shapely.geometry.shape one by one is ~10x slower)."""
+    present = [i for i, g in enumerate(geometries) if g]
+    return present, shapely.from_geojson([orjson.dumps(geometries[i]) for i in present]) if present else []
 
 
 def bbox_boxes(bbox: list[float]) -> list[Box]:

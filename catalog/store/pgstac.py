@@ -35,7 +35,7 @@ from psycopg import errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..geometry import bbox_boxes, bbox_shape
+from ..geometry import bbox_boxes, bbox_shape, shapes_of
 from ..times import MIN_TIME, TimestampError, normalise_timestamp, utc_now
 from . import itemjson, tokens
 from .aggregating import geotile_buckets, rfc3339, terms_buckets
@@ -132,12 +132,12 @@ def _ewkb(shape: Any) -> str:
 
 
 def _geometries(geometries: list[dict[str, Any] | None]) -> list[str | None]:
-    """Hex EWKB of a batch of GeoJSON geometries, read by GEOS in one call."""
-    present = [i for i, g in enumerate(geometries) if g]
+    """Hex EWKB of a batch of GeoJSON geometries."""
+    present, shapes = shapes_of(geometries)
     out: list[str | None] = [None] * len(geometries)
     if present:
-        shapes = shapely.set_srid(shapely.from_geojson([orjson.dumps(geometries[i]) for i in present]), 4326)
-        for i, text in zip(present, shapely.to_wkb(shapes, hex=True, include_srid=True), strict=True):
+        ewkb = shapely.to_wkb(shapely.set_srid(shapes, 4326), hex=True, include_srid=True)
+        for i, text in zip(present, ewkb, strict=True):
             out[i] = str(text)
     return out
 
