@@ -71,10 +71,17 @@ def _fmt(v: float) -> str:
     return f"{v:.4f}".rstrip("0").rstrip(".")
 
 
+def _point(latitude: float, longitude: float) -> str:
+    """A point as people write it: 22°N 120.5°E."""
+    return (f"{_fmt(abs(latitude))}°{'S' if latitude < 0 else 'N'} "
+            f"{_fmt(abs(longitude))}°{'W' if longitude < 0 else 'E'}")
+
+
 def _title(q: Query, what: str) -> str:
     place = "worldwide" if q.bbox is None and q.radius is None else "in the study area"
     if q.radius:
-        place = f"within {_fmt(q.radius['maxradius'])}° of the source"
+        # The point the record gives (often the study area's centre, not an epicentre): named, not assumed.
+        place = f"within {_fmt(q.radius['maxradius'])}° of {_point(q.radius['latitude'], q.radius['longitude'])}"
     label = f"{q.dataset.title}: {what} {place}"
     return label + (" — sample query (a global study: the complete search would be millions of records)"
                     if q.sample else "")

@@ -98,6 +98,11 @@ def test_fdsn_worldwide_distance_and_catalog_parameters():
                              use(area={"latitude": 22.0, "longitude": 120.5, "maxradius": 90}))
     q = query(link)
     assert q["maxradius"] == ["90"] and "minlatitude" not in q and q["level"] == ["channel"]
+    # the label names the record's point (it may be a study area's centre), not "the source"
+    assert link["title"].endswith("within 90° of 22°N 120.5°E"), link["title"]
+    [link], _ = access_links(dataset(stations), BOX, SPAN,
+                             use(area={"latitude": -33.45, "longitude": -70.25, "maxradius": 30.5}))
+    assert query(link)["latitude"] == ["-33.45"] and link["title"].endswith("within 30.5° of 33.45°S 70.25°W")
     [link], _ = access_links(dataset(stations), BOX, SPAN, use(area="worldwide"))
     assert "minlatitude" not in query(link) and "worldwide" in link["title"]
 
