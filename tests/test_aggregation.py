@@ -117,3 +117,26 @@ def test_aggregations_are_advertised_and_bad_requests_are_400(client: FlaskClien
                   {"geometry_geotile_grid_frequency_precision": "99"}, {"limitless": "1"}):
         response = client.get("/aggregate", query_string=query)
         assert response.status_code == 400 and {"code", "description"} <= set(response.get_json()), query
+
+
+def test_page_parameters_are_accepted_ignored_and_documented_as_such(client: FlaskClient):
+    """A search's own parameters can go to /aggregate unchanged; those that shape a page change no count, and
+    the OpenAPI document says so instead of offering them as if they worked."""
+    search = {"collections": "studies", "bbox": "119,21,122.5,25.5", "aggregations": "total_count,journal_frequency"}
+    plain = client.get("/aggregate", query_string=search).get_json()["aggregations"]
+    assert plain[0]["value"] > 1
+    paged = client.get("/aggregate", query_string={**search, "limit": "1", "sortby": "-datetime",
+                                                    "fields": "-properties"}).get_json()["aggregations"]
+    assert paged == plain
+    body = {"collections": ["studies"], "bbox": [119, 21, 122.5, 25.5], "limit": 1, "aggregations": ["total_count"]}
+    assert client.post("/aggregate", json=body).get_json()["aggregations"][0]["value"] == plain[0]["value"]
+    document = client.get("/api").get_json()
+    for route in ("/aggregate", "/collections/{collectionId}/aggregate"):
+        described = {p["name"]: p.get("description", "") for p in document["paths"][route]["get"]["parameters"]}
+        for name in ("limit", "token", "sortby", "fields"):
+            assert "ignored" in described[name], (route, name, described[name])
+        assert "ignored" not in described["bbox"] and "ignored" not in described["datetime"]
+        members = document["paths"][route]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert "ignored" in members["properties"]["limit"]["description"]
+    search_limit = next(p for p in document["paths"]["/search"]["get"]["parameters"] if p["name"] == "limit")
+    assert "ignored" not in search_limit.get("description", "")

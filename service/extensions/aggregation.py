@@ -196,11 +196,23 @@ OWN_MEMBERS = {  # body members of /aggregate besides the search's (null: absent
 }
 
 
+# Search parameters that shape a page of Items, not which Items match: /aggregate accepts them, so that a
+# client can send its search's own parameters or body unchanged (the map does), and counts every match.
+NOT_FILTERS = ("limit", "token", "sortby", "fields", "f")
+IGNORED = ("Accepted so that a search's own parameters can be sent unchanged, and ignored: an aggregation "
+           "counts every match, not a page of them.")
+
+
+def _ignored(declaration: dict[str, Any], name: str) -> dict[str, Any]:
+    return {**declaration, "description": IGNORED} if name in NOT_FILTERS else declaration
+
+
 def paths_for(extensions: ExtensionSet) -> dict[str, Any]:
-    """/aggregate takes every filter /search takes (from the other extensions' declarations) plus its own."""
-    search = [p.openapi() for p in extensions.parameters(SEARCH)]
+    """/aggregate takes every filter /search takes (from the other extensions' declarations) plus its own;
+    the parameters that only shape a page (``NOT_FILTERS``) are declared as accepted and ignored."""
+    search = [_ignored(p.openapi(), p.openapi()["name"]) for p in extensions.parameters(SEARCH)]
     body = extensions.body_schema(SEARCH)
-    body = {**body, "properties": {**body["properties"], **OWN_MEMBERS}}
+    body = {**body, "properties": {**{k: _ignored(v, k) for k, v in body["properties"].items()}, **OWN_MEMBERS}}
     request_body = {"content": {"application/json": {"schema": body}}}
 
     def collection_only(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
