@@ -122,3 +122,22 @@ def test_an_impossible_date_in_a_record_is_a_problem_line(small_records: Path, t
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert f"{path.name}" in run.stderr and "month must be in 1..12" in run.stderr, run.stderr
     assert len([line for line in run.stderr.splitlines() if path.name in line]) == 1
+
+
+def test_a_unique_constraint_is_a_conflict_not_damaged_storage(tmp_path: Path):
+    """A write that breaks a UNIQUE constraint says so (Conflict, as on PostgreSQL), and does not send the
+    operator to rebuild a sound file; a malformed file still reads as damaged."""
+    import sqlite3
+
+    from catalog.store import Conflict, StorageUnavailable
+    from catalog.store.sqlite import storage_error
+
+    conn = sqlite3.connect(tmp_path / "u.db")
+    conn.execute("CREATE TABLE t (collection TEXT, id TEXT, UNIQUE (collection, id))")
+    conn.execute("INSERT INTO t VALUES ('c', 'a')")
+    with pytest.raises(sqlite3.IntegrityError) as unique:
+        conn.execute("INSERT INTO t VALUES ('c', 'a')")
+    mapped = storage_error(unique.value, tmp_path / "u.db")
+    assert isinstance(mapped, Conflict) and "t.collection, t.id" in str(mapped) and "damaged" not in str(mapped)
+    damaged = storage_error(sqlite3.DatabaseError("database disk image is malformed"), tmp_path / "u.db")
+    assert isinstance(damaged, StorageUnavailable) and "damaged" in str(damaged)

@@ -129,6 +129,9 @@ def storage_error(exc: sqlite3.Error, path: Path | str) -> StoreError:
                                   "of this write was kept; free some space and run it again")
     if isinstance(exc, sqlite3.OperationalError) and any(fragment in lowered for fragment in CALLER_ERRORS):
         return QueryError(f"the query cannot be run: {message}")
+    if isinstance(exc, sqlite3.IntegrityError) and "unique constraint failed" in lowered:
+        # A write that contradicts what is stored (as PostgreSQL's UniqueViolation): the file is sound.
+        return Conflict(f"the write contradicts what is stored: {message}")
     return StorageUnavailable(f"the catalogue's storage at {path} cannot be read ({message}); it may be damaged: "
                               "rebuild it (geostudies build) or restore a copy")
 
