@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 
 from catalog.build import BuildFailed, build
 from catalog.records import RECORDS_DIR
-from catalog.store import open_store
+from catalog.store import Conflict, StorageUnavailable, open_store
+from catalog.store.sqlite import storage_error
 from service.app import create_app
 from service.config import ServiceConfig
 
@@ -127,11 +129,6 @@ def test_an_impossible_date_in_a_record_is_a_problem_line(small_records: Path, t
 def test_a_unique_constraint_is_a_conflict_not_damaged_storage(tmp_path: Path):
     """A write that breaks a UNIQUE constraint says so (Conflict, as on PostgreSQL), and does not send the
     operator to rebuild a sound file; a malformed file still reads as damaged."""
-    import sqlite3
-
-    from catalog.store import Conflict, StorageUnavailable
-    from catalog.store.sqlite import storage_error
-
     conn = sqlite3.connect(tmp_path / "u.db")
     conn.execute("CREATE TABLE t (collection TEXT, id TEXT, UNIQUE (collection, id))")
     conn.execute("INSERT INTO t VALUES ('c', 'a')")

@@ -210,7 +210,7 @@ def _ignored(declaration: dict[str, Any], name: str) -> dict[str, Any]:
 def paths_for(extensions: ExtensionSet) -> dict[str, Any]:
     """/aggregate takes every filter /search takes (from the other extensions' declarations) plus its own;
     the parameters that only shape a page (``NOT_FILTERS``) are declared as accepted and ignored."""
-    search = [_ignored(p.openapi(), p.openapi()["name"]) for p in extensions.parameters(SEARCH)]
+    search = [_ignored(declared, declared["name"]) for declared in (p.openapi() for p in extensions.parameters(SEARCH))]
     body = extensions.body_schema(SEARCH)
     body = {**body, "properties": {**{k: _ignored(v, k) for k, v in body["properties"].items()}, **OWN_MEMBERS}}
     request_body = {"content": {"application/json": {"schema": body}}}
