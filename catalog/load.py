@@ -22,7 +22,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,7 +229,8 @@ def load_items(store: Store, path: Path, *, collection: dict[str, Any] | None = 
     expected = expected_lines(path)
     workers = default_workers() if workers is None else workers
     parallel = workers > 0 and expected >= PARALLEL_AT and hasattr(store, "item_preparer")
-    with paused_gc(), store.transaction(), (bulk_write(expected) if bulk_write else nullcontext()):
+    # In a transaction of its own (which the store's bulk_write opens when it has one): all or nothing.
+    with paused_gc(), (bulk_write(expected) if bulk_write else store.transaction()):
         if collection is not None:
             store.upsert_collection({"geostudies:kind": "user", **collection})
         spans = iter(file_spans(path, SPAN_BYTES))

@@ -135,3 +135,61 @@ def test_bad_lines_anywhere_are_reported_by_line_number_and_nothing_is_written(t
     skipping = _load(tmp_path / "c.db", items, workers=2, skip_invalid=True)
     assert [str(p) for p in skipping.skipped] == [str(p) for p in in_one_process.skipped]
     assert skipping.read == skipping.new == 6000 - 3
+
+
+def _journal_during_load(db: Path, items: Path, **options) -> tuple[set[str], loading.LoadReport]:
+    """The journal modes the file was in while ``items`` loaded (seen after each written batch)."""
+    seen: set[str] = set()
+    with open_store(db) as store:
+        report = load_items(store, items, collection=COLLECTION,
+                            progress=lambda _: seen.add(store.conn.execute("PRAGMA journal_mode").fetchone()[0]),
+                            **options)
+    return seen, report
+
+
+def _journal_mode(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+def test_a_first_load_writes_with_a_rollback_journal_and_leaves_the_file_in_wal_mode(tmp_path, monkeypatch):
+    from catalog.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BULK_ITEMS", 1000)  # the threshold, not the mechanism, is scaled down
+    items = _write(tmp_path / "items.ndjson", _lines(6000))
+    seen, report = _journal_during_load(tmp_path / "first.db", items, workers=2)
+    assert seen == {"delete"} and report.new == 6000 and report.by_workers > 3000
+    assert _journal_mode(tmp_path / "first.db") == "wal"
+    _load(tmp_path / "by_rows.db", items, workers=0)
+    assert _contents(tmp_path / "first.db") == _contents(tmp_path / "by_rows.db")
+    # A second load into the same file: Items are stored, so the WAL stays (readers keep their snapshot).
+    seen, report = _journal_during_load(tmp_path / "first.db", items, workers=2)
+    assert seen == {"wal"} and report.unchanged == 6000
+
+
+def test_a_first_load_stays_in_wal_mode_while_a_reader_has_the_file_open(tmp_path, monkeypatch):
+    from catalog.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BULK_ITEMS", 1000)
+    db = tmp_path / "served.db"
+    with open_store(db) as store:
+        store.upsert_collection(COLLECTION)
+    with open_store(db, readonly=True) as reader:
+        assert reader.count_items() == 0  # its connection is open from here on
+        seen, report = _journal_during_load(db, _write(tmp_path / "items.ndjson", _lines(3000)), workers=0)
+        assert seen == {"wal"} and report.new == 3000 and reader.count_items() == 3000
+
+
+def test_a_refused_first_load_leaves_the_empty_catalogue_in_wal_mode(tmp_path, monkeypatch):
+    from catalog.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BULK_ITEMS", 1000)
+    db = tmp_path / "c.db"
+    with open_store(db) as store:
+        store.upsert_collection(COLLECTION)
+    items = _write(tmp_path / "items.ndjson", _lines(6000), replace={5990: b"{not json"})
+    with pytest.raises(LoadRefused):
+        _load(db, items, workers=2)
+    assert _journal_mode(db) == "wal" and not Path(f"{db}-journal").exists()
+    with open_store(db, readonly=True) as store:
+        assert store.count_items() == 0 and [c["id"] for c in store.collections()] == ["scenes-a"]
