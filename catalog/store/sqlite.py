@@ -44,7 +44,14 @@ from .relevance import share as _share
 from .relevance import whole as _whole
 from .sqlite_docs import TRAIN_AFTER, DocCodec, stored_digest
 from .sqlite_rows import ItemPreparer, PreparedItem, prepare_items
-from .sqlite_schema import BOX_FORMAT, MIGRATIONS, PENDING_BOXES_TABLE, SCHEMA_VERSION, flush_pending_boxes
+from .sqlite_schema import (
+    BOX_FORMAT,
+    MIGRATIONS,
+    PENDING_BOXES_TABLE,
+    SCHEMA_VERSION,
+    flush_pending_boxes,
+    sorting_in_pieces,
+)
 from .types import (
     RELEVANCE,
     Aggregation,
@@ -80,10 +87,6 @@ MMAP_BYTES = 4 << 30   # reads through the OS page cache instead of copying page
 TEMP_CACHE_KIB = 128 * 1024  # page cache of temporary tables (waiting R*Tree boxes: ~90 B an Item)
 BULK_ITEMS = 100_000
 BULK_CACHE_KIB = 256 * 1024  # page cache while a bulk write runs (then back to CACHE_KIB)
-# Rebuilding the indexes after a bulk write: SQLite sorts in pieces of its page cache's size, on worker threads
-# when allowed; small pieces on two threads beat one big in-memory sort (measured at 10^6 Items).
-INDEX_SORT_KIB = 4 * 1024
-SORT_THREADS = 2
 
 
 def _dumps(doc: Any) -> str:
@@ -394,15 +397,12 @@ class SQLiteStore:
             yield
         finally:
             # Also after an error: whoever catches it may still commit, and must not commit a table without
-            # its indexes. Each sort runs in pieces of INDEX_SORT_KIB on SORT_THREADS threads: at 10^6 Items
-            # that takes 2.3 s for three of the indexes, against 4.2-4.6 s as one in-memory sort.
-            conn.execute(f"PRAGMA cache_size = -{INDEX_SORT_KIB}")
-            conn.execute(f"PRAGMA threads = {SORT_THREADS}")
+            # its indexes.
             try:
-                for _, sql in indexes:
-                    conn.execute(sql)
+                with sorting_in_pieces(conn):
+                    for _, sql in indexes:
+                        conn.execute(sql)
             finally:
-                conn.execute("PRAGMA threads = 0")
                 conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     @contextmanager

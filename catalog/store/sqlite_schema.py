@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 
 import orjson
 import sqlite_utils
@@ -29,6 +30,26 @@ PENDING_BOXES_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS pending_boxes (key INTEG
 BOX_FORMAT = struct.Struct("<8d")
 BOX_COLUMNS = "id, minx, maxx, miny, maxy, mint, maxt, minc, maxc"
 REPACK_AT = 50_000  # waiting boxes from which the whole tree is rebuilt packed when they outnumber its entries
+# A big sort (an index built after a bulk load, the waiting boxes in Hilbert order): SQLite sorts in pieces the
+# size of the page cache, on worker threads when allowed, then merges. At 10^6 Items small pieces on two
+# threads beat one in-memory sort in a 64-256 MB cache: indexes 2.3 s against 4.2-4.6 s, boxes 0.8-1.2 s
+# against 1.8-2.0 s (measured).
+SORT_PIECE_KIB = 1024
+SORT_THREADS = 2
+
+
+@contextmanager
+def sorting_in_pieces(conn: sqlite3.Connection) -> Iterator[None]:
+    """The connection set up for big sorts (:data:`SORT_PIECE_KIB`, :data:`SORT_THREADS`), then as it was."""
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    threads = conn.execute("PRAGMA threads").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{SORT_PIECE_KIB}")
+    conn.execute(f"PRAGMA threads = {SORT_THREADS}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA threads = {threads}")
+        conn.execute(f"PRAGMA cache_size = {cache}")
 
 
 def flush_pending_boxes(conn: sqlite3.Connection) -> None:
@@ -40,13 +61,16 @@ def flush_pending_boxes(conn: sqlite3.Connection) -> None:
     waiting = conn.execute("SELECT count(*) FROM temp.pending_boxes").fetchone()[0]
     if waiting == 0:
         return
+    packed = False
     if waiting >= REPACK_AT and not rtree_pack.is_empty(conn, "items_rtree4") and waiting >= conn.execute(
             "SELECT count(*) FROM items_rtree4_rowid").fetchone()[0]:
         _tree_back_to_waiting(conn)
     in_order = "SELECT id, box FROM temp.pending_boxes ORDER BY key"
     # Checked before the sorted read, so that a small write into a big tree sorts its boxes once.
-    if not (rtree_pack.is_empty(conn, "items_rtree4") and rtree_pack.pack(conn, "items_rtree4",
-                                                                           conn.execute(in_order), dims=4)):
+    if rtree_pack.is_empty(conn, "items_rtree4"):
+        with sorting_in_pieces(conn) if waiting >= REPACK_AT else nullcontext():
+            packed = rtree_pack.pack(conn, "items_rtree4", conn.execute(in_order), dims=4)
+    if not packed:
         rows = conn.execute(in_order).fetchall()
         conn.executemany("INSERT INTO items_rtree4 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [(box_id, *BOX_FORMAT.unpack(box)) for box_id, box in rows])
