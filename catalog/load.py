@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -258,19 +258,25 @@ def file_spans(path: Path, size: int) -> Iterator[tuple[int, int]]:
             start = end
 
 
-def read_span(path: Path, start: int, end: int) -> list[bytes]:
-    """The lines of ``path`` between two offsets from :func:`file_spans` (empty ones included: numbering)."""
+def read_span(path: Path, start: int, end: int) -> list[memoryview]:
+    """The lines of ``path`` between two offsets from :func:`file_spans` (empty ones included: numbering), as
+    views into one buffer: no line is copied (the stored form is built from them once, in ``parse_line``)."""
     with open(path, "rb") as handle:
         handle.seek(start)
-        lines = handle.read(end - start).split(b"\n")  # only "\n" ends a line, as in iterating the file
-    if lines and not lines[-1]:
-        lines.pop()
+        data = handle.read(end - start)
+    view, find = memoryview(data), data.find
+    lines, at = [], 0
+    while at < len(data):  # only "\n" ends a line, as in iterating the file
+        stop = find(b"\n", at)
+        stop = len(data) if stop < 0 else stop
+        lines.append(view[at:stop])
+        at = stop + 1
     return lines
 
 
-def parse_line(line: bytes, collection_id: str | None) -> RawItem | list[tuple[str, str]] | None:
+def parse_line(line: bytes | memoryview, collection_id: str | None) -> RawItem | list[tuple[str, str]] | None:
     """A line as a RawItem, or (field, problem) pairs for what stops it being one; None for a blank line."""
-    if len(line) <= 2 and not line.strip():
+    if len(line) <= 2 and not bytes(line).strip():
         return None
     try:
         members = itemjson.members_of(line)
@@ -312,7 +318,7 @@ class _Loader:
     def _problem(self, number: int, where: str, message: str) -> None:
         self.problems.append(Problem(f"{self.path}:{number}", where, message))
 
-    def take_lines(self, lines: list[bytes], base: int) -> None:
+    def take_lines(self, lines: Sequence[bytes | memoryview], base: int) -> None:
         for number, line in enumerate(lines, start=base + 1):
             parsed = parse_line(line, self.collection_id)
             if isinstance(parsed, list):

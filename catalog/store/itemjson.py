@@ -83,7 +83,7 @@ _KEYS = [(name, b'"%s":' % name.encode()) for name in _Members.__struct_fields__
 Members = _Members
 
 
-def members_of(line: bytes) -> Members | None:
+def members_of(line: bytes | memoryview) -> Members | None:
     """An Item line's members as raw JSON text; None when it has members beyond a STAC Item's (or is not an
     object). Raises ``msgspec.DecodeError`` for text that is not JSON."""
     try:
@@ -92,7 +92,7 @@ def members_of(line: bytes) -> Members | None:
         return None
 
 
-def from_line(line: bytes, collection: str | None = None, members: Members | None = None) -> ItemJSON:
+def from_line(line: bytes | memoryview, collection: str | None = None, members: Members | None = None) -> ItemJSON:
     """The stored form of an Item given as one JSON line (already checked to be an Item), moving ``links``
     last without parsing the members; ``collection`` replaces the line's own. Members beyond the STAC Item
     ones (rare) take the parse-and-serialise path."""

@@ -20,7 +20,6 @@ from . import itemjson
 from .fulltext import TEXT_FIELDS, document_text
 from .hilbert import box_keys
 from .indexing import item_area, item_boxes, item_target, item_times
-from .itemjson import ItemJSON
 from .sqlite_docs import DocCodec, stored_digest
 from .types import RawItem
 from .writing import new_property_types
@@ -64,6 +63,11 @@ def _wkb_of(geometries: list[Any]) -> tuple[list[bytes | None], list[Any]]:
     return out, bounds
 
 
+def _stored(doc: dict[str, Any]) -> tuple[bytes, int]:
+    stored = itemjson.from_dict(doc)
+    return stored.json, stored.links_at
+
+
 def index_boxes(doc: Any, bounds: Any) -> list[Box]:
     """The R*Tree boxes of an Item, covering its geometry even when a declared bbox is too small: the index
     must never miss an Item that the exact geometry test would keep."""
@@ -86,15 +90,15 @@ def prepare_items(docs: Sequence[dict[str, Any] | RawItem], codec: DocCodec,
             "id": given.id, "collection": given.collection, "bbox": given.bbox, "geometry": given.geometry,
             "properties": given.properties}
         collection = doc.get("collection")
-        stored = ItemJSON(given.json, given.links_at) if isinstance(given, RawItem) else itemjson.from_dict(doc)
-        encoded = codec.encode_trained(str(collection), stored.json)
+        json, links_at = (given.json, given.links_at) if isinstance(given, RawItem) else _stored(doc)
+        encoded = codec.encode_trained(str(collection), json)
         blob, zdict = encoded if encoded else (None, None)
         props: dict[str, Any] = doc.get("properties") or {}
         start, end, start_days, end_days = item_times(doc)
         boxes = index_boxes(doc, bounds)
         prepared.append(PreparedItem(
-            collection=collection, id=doc.get("id"), json=None if encoded else stored.json,
-            links_at=stored.links_at, blob=blob, zdict=zdict,
+            collection=collection, id=doc.get("id"), json=None if encoded else json,
+            links_at=links_at, blob=blob, zdict=zdict,
             digest=stored_digest(blob, zdict) if blob is not None and zdict is not None else None,
             start=start, end=end, start_days=start_days, end_days=end_days, target=item_target(doc), wkb=wkb,
             area=item_area(doc), boxes=boxes, box_keys=[],

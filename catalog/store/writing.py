@@ -64,6 +64,8 @@ def check_write(mode: WriteMode, exists: bool, item_id: Any, collection: str) ->
 def new_property_types(props: dict[str, Any], known: dict[str, str]) -> dict[str, str]:
     """The JSON types of the properties not in ``known`` yet (nulls tell nothing: left out); ``known`` is
     updated with them."""
+    if known.keys() >= props.keys():  # nearly always, after a collection's first Items: no set is built
+        return {}
     found = {}
     for key in props.keys() - known.keys():
         kind = json_type(props[key])
