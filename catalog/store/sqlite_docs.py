@@ -1,8 +1,10 @@
 """How the SQLite store keeps documents small: zstd with a dictionary trained on each large collection's items.
 
 STAC Items of one collection repeat most of their text (asset titles, band metadata, extension URLs), which a
-zstd dictionary captures: a Sentinel-2-like Item of ~8 KB becomes ~0.4 KB, compressed in ~10 µs and read back
-in ~7 µs. A collection gets its dictionary when a write brings enough of its items to train one
+zstd dictionary captures: a Sentinel-2-like Item of ~8 KB becomes ~0.45 KB, compressed in ~6.5 µs and read
+back in ~4 µs. Level 1 with a 32 KB dictionary, not level 3 with 110 KB: 5 % bigger, but its tables are a
+third the size, and in a parallel load (three processes sharing two cores' caches) that made loading 10^5
+Sentinel-2 Items ~16 % faster (interleaved runs; compressing alone: 6.5 against 9.1 µs an Item). A collection gets its dictionary when a write brings enough of its items to train one
 (``TRAIN_AFTER``); until then, and for small collections, documents are zstd without a dictionary. Rows
 written before schema v4 hold plain JSON (``zdict`` NULL) and stay readable.
 
@@ -17,10 +19,10 @@ from typing import Any
 
 import zstandard
 
-LEVEL = 3
+LEVEL = 1
 TRAIN_AFTER = 1000          # items of one collection in one write before a dictionary is trained
 TRAIN_SAMPLES = 2000
-DICT_SIZE = 110 * 1024
+DICT_SIZE = 32 * 1024
 
 
 def stored_digest(blob: bytes, zdict: int) -> bytes:
