@@ -4,7 +4,9 @@ STAC Items of one collection repeat most of their text (asset titles, band metad
 zstd dictionary captures: a Sentinel-2-like Item of ~8 KB becomes ~0.45 KB, compressed in ~6.5 µs and read
 back in ~4 µs. Level 1 with a 32 KB dictionary, not level 3 with 110 KB: 5 % bigger, but its tables are a
 third the size, and in a parallel load (three processes sharing two cores' caches) that made loading 10^5
-Sentinel-2 Items ~16 % faster (interleaved runs; compressing alone: 6.5 against 9.1 µs an Item). A collection gets its dictionary when a write brings enough of its items to train one
+Sentinel-2 Items ~16 % faster (interleaved runs; compressing alone: 6.5 against 9.1 µs an Item).
+
+A collection gets its dictionary when a write brings enough of its items to train one
 (``TRAIN_AFTER``); until then, and for small collections, documents are zstd without a dictionary. Rows
 written before schema v4 hold plain JSON (``zdict`` NULL) and stay readable.
 
