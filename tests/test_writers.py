@@ -141,3 +141,24 @@ def _collection(tmp_path: Path) -> Path:
                                 "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
                                            "temporal": {"interval": [[None, None]]}}}))
     return path
+
+
+def test_opening_a_catalogue_that_a_first_load_has_locked_says_busy_not_damaged(tmp_path, monkeypatch):
+    from catalog.store import sqlite as sqlite_store
+
+    db = tmp_path / "loading.db"
+    open_store(db).close()
+    # What a first load with a rollback journal holds once its pages spill to the file: an exclusive lock.
+    holder = sqlite3.connect(db, isolation_level=None)
+    assert holder.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(sqlite_store, "LOCK_TIMEOUT_MS", 200)
+    try:
+        with pytest.raises(StoreBusy, match="a build, a load or a harvest"):
+            open_store(db, readonly=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.execute("PRAGMA journal_mode = WAL")
+        holder.close()
+    with open_store(db, readonly=True) as store:  # once it is free, it opens
+        assert store.count_items() == 0

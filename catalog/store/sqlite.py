@@ -129,8 +129,9 @@ def storage_error(exc: sqlite3.Error, path: Path | str) -> StoreError:
         return QueryTimeout("the search ran longer than its time limit and was stopped; narrow it (a smaller "
                             "area, a datetime, fewer terms)")
     if "database is locked" in lowered or "database is busy" in lowered:
-        return StoreBusy(f"the catalogue at {path} is busy: another writer (a build or a harvest) holds its write "
-                         f"lock and did not let go within {LOCK_TIMEOUT_MS // 1000} s; try again when it is done")
+        return StoreBusy(f"the catalogue at {path} is busy: another writer (a build, a load or a harvest) holds "
+                         f"its write lock and did not let go within {LOCK_TIMEOUT_MS // 1000} s; try again when it "
+                         "is done")
     if "database or disk is full" in lowered:
         return StorageUnavailable(f"the disk holding {path} is full (or the file reached its size limit): nothing "
                                   "of this write was kept; free some space and run it again")
@@ -205,6 +206,9 @@ class SQLiteStore:
                 version = self._schema_version()
             except (sqlite3.Error, StoreError) as exc:
                 self.close()
+                error = storage_error(exc, self.path) if isinstance(exc, sqlite3.Error) else exc
+                if isinstance(error, StoreBusy):
+                    raise error from None  # sound but locked (a first load's rollback journal): not "rebuild it"
                 raise StorageUnavailable(f"{self.path} is not a readable geostudies catalogue ({exc}); rebuild it "
                                          "(geostudies build) or restore a copy") from None
             if version < SCHEMA_VERSION:
