@@ -264,3 +264,32 @@ def test_the_load_estimates_how_many_items_a_file_holds_from_its_first_lines(tmp
     assert 1800 <= expected_lines(path) <= 2200
     (tmp_path / "empty.ndjson").write_bytes(b"")
     assert expected_lines(tmp_path / "empty.ndjson") == 0
+
+
+def test_big_sorts_leave_the_connection_as_they_found_it(tmp_path: Path, monkeypatch):
+    from catalog.store import sqlite as sqlite_store
+    from catalog.store import sqlite_schema
+
+    # The thresholds, not the mechanism, are scaled down: the index rebuild and the packed boxes both sort in pieces.
+    monkeypatch.setattr(sqlite_store, "BULK_ITEMS", 100)
+    monkeypatch.setattr(sqlite_schema, "REPACK_AT", 100)
+    with open_store(tmp_path / "sorts.db") as s:
+        s.upsert_collection({"type": "Collection", "id": "scenes-a", "stac_version": "1.1.0", "description": "a",
+                             "license": "other", "links": [], "extent": {
+                                 "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                 "temporal": {"interval": [[None, None]]}}})
+        settings = [s.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads")]
+        seen: list[object] = []
+        real = sqlite_schema.sorting_in_pieces
+
+        def watched(conn):
+            seen.append(conn)
+            return real(conn)
+
+        monkeypatch.setattr(sqlite_schema, "sorting_in_pieces", watched)
+        monkeypatch.setattr(sqlite_store, "sorting_in_pieces", watched)
+        with s.bulk_write(300):
+            s.upsert_items(_scenes(300, 6))
+        assert len(seen) == 2  # the indexes after the rows, then the boxes at the commit
+        assert [s.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "threads")] == settings
+        assert s.count_items() == 300 and s.conn.execute("SELECT rtreecheck('items_rtree4')").fetchone()[0] == "ok"
