@@ -300,7 +300,7 @@ def parse_line(line: bytes | memoryview, collection_id: str | None) -> RawItem |
 @dataclass
 class _SpanResult:
     lines: int
-    prepared: list[Any]
+    prepared: list[Any]  # a store's prepared batches (SQLite: sqlite_rows.PreparedItems), in file order
     problems: list[tuple[int, str, str]]  # (line number within the span, field, problem)
 
 
@@ -356,12 +356,13 @@ class _Loader:
         for number, where, message in result.problems:
             self._problem(self.lines + number, where, message)
         self.lines += result.lines
-        if self.refusing or not result.prepared:
+        if self.refusing:
             return
         store: Any = self.store
-        self.report.read += len(result.prepared)
-        self.report.by_workers += len(result.prepared)
-        self._count(store.write_prepared(result.prepared), len(result.prepared))
+        for batch in result.prepared:
+            self.report.read += len(batch)
+            self.report.by_workers += len(batch)
+            self._count(store.write_prepared(batch), len(batch))
 
     def _flush(self) -> None:
         if self.batch and not self.refusing:
@@ -400,5 +401,5 @@ def _prepare_span(path: Path, start: int, end: int) -> _SpanResult:
             problems += [(number, where, message) for where, message in parsed]
         elif parsed is not None:
             items.append(parsed)
-    prepared = [row for i in range(0, len(items), BATCH) for row in _worker["preparer"](items[i:i + BATCH])]
+    prepared = [_worker["preparer"](items[i:i + BATCH]) for i in range(0, len(items), BATCH)]
     return _SpanResult(len(lines), prepared, problems)

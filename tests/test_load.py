@@ -193,3 +193,16 @@ def test_a_refused_first_load_leaves_the_empty_catalogue_in_wal_mode(tmp_path, m
     assert _journal_mode(db) == "wal" and not Path(f"{db}-journal").exists()
     with open_store(db, readonly=True) as store:
         assert store.count_items() == 0 and [c["id"] for c in store.collections()] == ["scenes-a"]
+
+
+def test_a_part_of_a_prepared_batch_is_what_preparing_those_items_alone_gives(tmp_path):
+    docs = _lines(12)  # items 0 and 11 cross the antimeridian (two boxes), 0 and 7 have text
+    with open_store(tmp_path / "p.db") as store:
+        preparer = store.item_preparer()
+        whole = preparer(docs)
+        for start, stop in ((0, 1), (1, 8), (7, 12), (11, 12)):
+            part, alone = whole.part(start, stop), store.item_preparer()(docs[start:stop])
+            columns = [*part.ITEM_COLUMNS, "box_item", "box_part", "box", "box_key", "text_item", "text"]
+            assert {c: getattr(part, c) for c in columns} == {c: getattr(alone, c) for c in columns}
+            assert part.new_types == (alone.new_types if start == 0 else {})
+    assert whole.box_item.count(11) == 2 and whole.box_part[-2:] == [0, 1] and whole.text_item == [0, 7]

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from .relevance import relevance_key as _relevance_key
 from .relevance import share as _share
 from .relevance import whole as _whole
 from .sqlite_docs import TRAIN_AFTER, DocCodec, stored_digest
-from .sqlite_rows import ItemPreparer, PreparedItem, prepare_items
+from .sqlite_rows import ItemPreparer, PreparedItems, prepare_items
 from .sqlite_schema import (
     BOX_FORMAT,
     MIGRATIONS,
@@ -557,87 +558,100 @@ class SQLiteStore:
         runs it in worker processes and hands the results to :meth:`write_prepared`."""
         return ItemPreparer(self.codec.snapshot())
 
-    def write_prepared(self, items: Iterable[PreparedItem], mode: WriteMode = "upsert") -> dict[str, int]:
+    def write_prepared(self, items: PreparedItems, mode: WriteMode = "upsert") -> dict[str, int]:
         """:meth:`upsert_items` for Items an :meth:`item_preparer` has already turned into row values."""
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         with self.transaction():
-            for batch in batches(items, WRITE_BATCH, key=item_key):
-                self._write_prepared(batch, mode, counts)
+            start = 0
+            # In pieces of WRITE_BATCH that never hold one Item twice (as ``batches`` makes them from docs).
+            for piece in batches(range(len(items)), WRITE_BATCH, key=items.keys().__getitem__):
+                stop = piece[-1] + 1
+                self._write_prepared(items if (start, stop) == (0, len(items)) else items.part(start, stop),
+                                     mode, counts)
+                start = stop
         return counts
 
-    def _write_prepared(self, items: list[PreparedItem], mode: WriteMode, counts: dict[str, int]) -> None:
-        """One batch: work that can be done once per batch is (lookups, property types, executemany)."""
-        conn = self.conn
+    def _write_prepared(self, items: PreparedItems, mode: WriteMode, counts: dict[str, int]) -> None:
+        """One batch, column by column: lookups once per collection, rows made with zip, one executemany each."""
+        conn, n = self.conn, len(items)
         nums: dict[str, int] = {}
-        by_collection: dict[str, list[PreparedItem]] = {}
-        for item in items:
-            if item.collection not in nums:
-                nums[str(item.collection)] = self._collection_num(item.collection, item.id)
-            elif not isinstance(item.id, str) or not item.id:
-                raise ValueError(f"item {item.id!r} needs both a string 'id' and a 'collection'")
-            by_collection.setdefault(str(item.collection), []).append(item)
-        now = utc_now("microseconds")
-        next_rowid = int(conn.execute("SELECT ifnull(max(rowid), 0) FROM items").fetchone()[0]) + 1
-        inserts, updates, boxes, texts, stale = [], [], [], [], []
-        for collection, entries in by_collection.items():
-            existing = self._existing(collection, [item.id for item in entries])
+        for collection, item_id in zip(items.collection, items.id, strict=True):
+            if collection not in nums:
+                nums[collection] = self._collection_num(collection, item_id)
+            elif not isinstance(item_id, str) or not item_id:
+                raise ValueError(f"item {item_id!r} needs both a string 'id' and a 'collection'")
+        existing = {collection: self._existing(collection, [i for c, i in zip(items.collection, items.id,
+                                                                              strict=True) if c == collection])
+                    for collection in nums}
+        blobs, zdicts, digests = list(items.blob), list(items.zdict), list(items.digest)
+        for collection in nums:  # documents of collections without a dictionary: train one, or compress plainly
+            plain = [k for k in range(n) if blobs[k] is None and items.collection[k] == collection]
+            if not plain:
+                continue
             dict_id = self.codec.dict_for(collection)
-            uncompressed = [item.json for item in entries if item.blob is None and item.json is not None]
-            if dict_id is None and len(uncompressed) >= TRAIN_AFTER:
-                dict_id = self.codec.train(conn, collection, uncompressed)
+            texts = [items.json[k] for k in plain]
+            if dict_id is None and len(texts) >= TRAIN_AFTER:
+                dict_id = self.codec.train(conn, collection, texts)  # type: ignore[arg-type]
+            for k, text in zip(plain, texts, strict=True):
+                assert text is not None
+                blobs[k], zdicts[k] = self.codec.encode(text, dict_id)
+                digests[k] = stored_digest(blobs[k], zdicts[k])  # type: ignore[arg-type]
+        rowids: list[int | None] = [None] * n
+        new: list[int] = []
+        updated: list[int] = []
+        next_rowid = int(conn.execute("SELECT ifnull(max(rowid), 0) FROM items").fetchone()[0]) + 1
+        for k, (collection, item_id) in enumerate(zip(items.collection, items.id, strict=True)):
+            row = existing[collection].get(item_id)
+            check_write(mode, row is not None, item_id, collection)
+            if row is None:
+                rowids[k] = next_rowid
+                next_rowid += 1
+                new.append(k)
+            elif row[1] == digests[k] or self._same_document(
+                    row[0], items.json[k] or self.codec.decode(blobs[k], zdicts[k], conn)):  # type: ignore[arg-type]
+                counts["unchanged"] += 1
+            else:
+                rowids[k] = row[0]
+                updated.append(k)
+        counts["new"] += len(new)
+        counts["updated"] += len(updated)
+        for collection, found in items.new_types.items():
             keys = self._property_keys.setdefault(collection, {})
-            new_keys: dict[str, str] = {}
-            num = nums[collection]
-            for item in entries:
-                row = existing.get(item.id)
-                check_write(mode, row is not None, item.id, collection)
-                if item.blob is not None and item.zdict is not None and item.digest is not None:
-                    blob, zdict, digest = item.blob, item.zdict, item.digest
-                else:
-                    assert item.json is not None
-                    blob, zdict = self.codec.encode(item.json, dict_id)
-                    digest = stored_digest(blob, zdict)
-                if row and (row[1] == digest or self._same_document(
-                        row[0], item.json if item.json is not None else self.codec.decode(blob, zdict, conn))):
-                    counts["unchanged"] += 1
-                    continue
-                for name, kind in item.new_types.items():
-                    if name not in keys:
-                        keys[name] = new_keys[name] = kind
-                values = (item.start, item.end, item.target, item.wkb, blob, zdict, item.links_at, item.area, digest,
-                          now)
-                if row:
-                    rowid = row[0]
-                    updates.append((*values, rowid))
-                    stale.append(rowid)
-                    counts["updated"] += 1
-                else:
-                    rowid = next_rowid
-                    next_rowid += 1
-                    inserts.append((rowid, collection, item.id, *values))
-                    counts["new"] += 1
-                boxes += [(key, rowid * 2 + part, pack_box(*box, item.start_days, item.end_days, num, num))
-                          for part, (box, key) in enumerate(zip(item.boxes, item.box_keys, strict=True))]
-                if item.text is not None:
-                    texts.append((rowid, *item.text))
-            if new_keys:
-                # A type seen once stays; 'null' is replaced as soon as a real value shows up.
-                conn.executemany("INSERT INTO properties (collection, name, type) VALUES (?, ?, ?) "
-                                 "ON CONFLICT(collection, name) DO UPDATE SET type = excluded.type "
-                                 "WHERE properties.type = 'null'",
-                                 [(collection, name, kind) for name, kind in new_keys.items()])
-        for rowid in stale:
-            self._unindex_item(rowid)
+            added = [(collection, name, kind) for name, kind in found.items() if name not in keys]
+            keys.update({name: kind for _, name, kind in added})
+            # A type seen once stays; 'null' is replaced as soon as a real value shows up.
+            conn.executemany("INSERT INTO properties (collection, name, type) VALUES (?, ?, ?) "
+                             "ON CONFLICT(collection, name) DO UPDATE SET type = excluded.type "
+                             "WHERE properties.type = 'null'", added)
+        now = utc_now("microseconds")
+        values = (items.start, items.end, items.target, items.wkb, blobs, zdicts, items.links_at, items.area,
+                  digests)
+        if len(new) == n:  # the common case, a batch of new Items: rows straight from the columns
+            inserts: Iterable[tuple[Any, ...]] = zip(rowids, items.collection, items.id, *values, repeat(now, n),
+                                                     strict=True)
+        else:
+            inserts = [(rowids[k], items.collection[k], items.id[k], *(column[k] for column in values), now)
+                       for k in new]
+        for k in updated:
+            self._unindex_item(rowids[k])  # type: ignore[arg-type]
         conn.executemany("INSERT INTO items (rowid, collection, id, datetime, end_datetime, target, geometry, doc, "
                          "zdict, links_at, area_km2, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          inserts)
         conn.executemany("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, zdict=?, "
-                         "links_at=?, area_km2=?, hash=?, updated=? WHERE rowid=?", updates)
+                         "links_at=?, area_km2=?, hash=?, updated=? WHERE rowid=?",
+                         [(*(column[k] for column in values), now, rowids[k]) for k in updated])
         # The boxes wait in a temporary table and go into the R*Tree together when the transaction ends (or a
         # search in it needs them), in Hilbert order: a whole bulk load is one well-shaped tree (hilbert.py).
         self._local.boxes_waiting = True  # per thread, like the connection and its temporary table
-        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?)", boxes)
-        conn.executemany("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)", texts)
+        start_days, end_days, collections = items.start_days, items.end_days, items.collection
+        conn.executemany("INSERT OR REPLACE INTO temp.pending_boxes VALUES (?, ?, ?)", [
+            (key, rowids[k] * 2 + part, pack_box(*box, start_days[k], end_days[k],  # type: ignore[operator]
+                                                 nums[collections[k]], nums[collections[k]]))
+            for k, part, box, key in zip(items.box_item, items.box_part, items.box, items.box_key, strict=True)
+            if rowids[k] is not None])
+        conn.executemany("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)",
+                         [(rowids[k], *text) for k, text in zip(items.text_item, items.text, strict=True)
+                          if rowids[k] is not None])
 
     def _flush_boxes(self) -> None:
         if getattr(self._local, "boxes_waiting", False):
