@@ -10,6 +10,7 @@ import pytest
 from catalog import load as loading
 from catalog.load import LoadRefused, load_items
 from catalog.store import open_store
+from catalog.store.types import Conflict
 
 from .test_plans import _scenes
 
@@ -206,3 +207,32 @@ def test_a_part_of_a_prepared_batch_is_what_preparing_those_items_alone_gives(tm
             assert {c: getattr(part, c) for c in columns} == {c: getattr(alone, c) for c in columns}
             assert part.new_types == (alone.new_types if start == 0 else {})
     assert whole.box_item.count(11) == 2 and whole.box_part[-2:] == [0, 1] and whole.text_item == [0, 7]
+
+
+def test_a_batch_after_an_all_new_one_still_finds_what_is_stored(tmp_path, monkeypatch):
+    # After a batch of new Items the next is inserted without lookups; a stored Item in it must still be
+    # matched: an update counted as one, an insert refused as a Conflict with nothing of that batch kept.
+    docs = _lines(3000)
+    with open_store(tmp_path / "s.db") as store:
+        store.upsert_collection(COLLECTION)
+        first = store.upsert_items(docs[:1500])  # trains the dictionary: later batches are all compressed
+        assert first == {"new": 1500, "updated": 0, "unchanged": 0}
+        preparer = store.item_preparer()
+        tries: list[bool] = []  # look_up of each attempt at a batch
+        real = type(store)._write_rows
+        monkeypatch.setattr(type(store), "_write_rows", lambda s, *a, look_up: (tries.append(look_up), real(
+            s, *a, look_up=look_up))[1])
+        assert store.write_prepared(preparer(docs[1500:2000]))["new"] == 500
+        changed = orjson.loads(orjson.dumps(docs[10]))
+        changed["properties"]["eo:cloud_cover"] = 77
+        counts = store.write_prepared(preparer([*docs[2000:2400], changed, docs[11]]))
+        assert counts == {"new": 400, "updated": 1, "unchanged": 1}
+        assert tries == [False, False, True]  # the first two without lookups; the second failed and was redone
+        assert store.write_prepared(preparer(docs[2400:2600]))["new"] == 200
+        with pytest.raises(Conflict):
+            store.write_prepared(preparer([*docs[2600:2700], docs[5]]), mode="insert")
+        assert store.count_items() == 2600
+        assert store.get_item("scenes-a", docs[10]["id"])["properties"]["eo:cloud_cover"] == 77
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT count(*) FROM items_rtree4").fetchone()[0] == \
+            2600 + len([i for i in range(0, 2600, 11)])

@@ -572,8 +572,30 @@ class SQLiteStore:
         return counts
 
     def _write_prepared(self, items: PreparedItems, mode: WriteMode, counts: dict[str, int]) -> None:
-        """One batch, column by column: lookups once per collection, rows made with zip, one executemany each."""
+        """One batch, column by column: lookups once per collection, rows made with zip, one executemany each.
+
+        When the batch before met no stored Item (a first load, a new collection) and this one needs no
+        dictionary trained, its rows are inserted without looking them up first, in a savepoint: a stored Item
+        makes the INSERT fail on the (collection, id) key, and the batch is written again with the lookups.
+        """
+        state = self._local.__dict__
+        written: dict[str, int] | None = None
+        if mode != "update" and state.get("last_batch_all_new") and None not in items.blob:
+            self.conn.execute("SAVEPOINT unseen_items")
+            try:
+                written = self._write_rows(items, mode, look_up=False)
+            except sqlite3.IntegrityError:
+                self.conn.execute("ROLLBACK TO unseen_items")
+            self.conn.execute("RELEASE unseen_items")
+        if written is None:
+            written = self._write_rows(items, mode, look_up=True)
+        state["last_batch_all_new"] = written["new"] == len(items)
+        for key, value in written.items():
+            counts[key] += value
+
+    def _write_rows(self, items: PreparedItems, mode: WriteMode, look_up: bool) -> dict[str, int]:
         conn, n = self.conn, len(items)
+        counts = {"new": 0, "updated": 0, "unchanged": 0}
         nums: dict[str, int] = {}
         for collection, item_id in zip(items.collection, items.id, strict=True):
             if collection not in nums:
@@ -582,7 +604,7 @@ class SQLiteStore:
                 raise ValueError(f"item {item_id!r} needs both a string 'id' and a 'collection'")
         existing = {collection: self._existing(collection, [i for c, i in zip(items.collection, items.id,
                                                                               strict=True) if c == collection])
-                    for collection in nums}
+                    if look_up else {} for collection in nums}
         blobs, zdicts, digests = list(items.blob), list(items.zdict), list(items.digest)
         for collection in nums:  # documents of collections without a dictionary: train one, or compress plainly
             plain = [k for k in range(n) if blobs[k] is None and items.collection[k] == collection]
@@ -615,14 +637,6 @@ class SQLiteStore:
                 updated.append(k)
         counts["new"] += len(new)
         counts["updated"] += len(updated)
-        for collection, found in items.new_types.items():
-            keys = self._property_keys.setdefault(collection, {})
-            added = [(collection, name, kind) for name, kind in found.items() if name not in keys]
-            keys.update({name: kind for _, name, kind in added})
-            # A type seen once stays; 'null' is replaced as soon as a real value shows up.
-            conn.executemany("INSERT INTO properties (collection, name, type) VALUES (?, ?, ?) "
-                             "ON CONFLICT(collection, name) DO UPDATE SET type = excluded.type "
-                             "WHERE properties.type = 'null'", added)
         now = utc_now("microseconds")
         values = (items.start, items.end, items.target, items.wkb, blobs, zdicts, items.links_at, items.area,
                   digests)
@@ -637,6 +651,14 @@ class SQLiteStore:
         conn.executemany("INSERT INTO items (rowid, collection, id, datetime, end_datetime, target, geometry, doc, "
                          "zdict, links_at, area_km2, hash, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          inserts)
+        for collection, found in items.new_types.items():  # (after the INSERT: it may fail, see above)
+            keys = self._property_keys.setdefault(collection, {})
+            added = [(collection, name, kind) for name, kind in found.items() if name not in keys]
+            keys.update({name: kind for _, name, kind in added})
+            # A type seen once stays; 'null' is replaced as soon as a real value shows up.
+            conn.executemany("INSERT INTO properties (collection, name, type) VALUES (?, ?, ?) "
+                             "ON CONFLICT(collection, name) DO UPDATE SET type = excluded.type "
+                             "WHERE properties.type = 'null'", added)
         conn.executemany("UPDATE items SET datetime=?, end_datetime=?, target=?, geometry=?, doc=?, zdict=?, "
                          "links_at=?, area_km2=?, hash=?, updated=? WHERE rowid=?",
                          [(*(column[k] for column in values), now, rowids[k]) for k in updated])
@@ -652,6 +674,7 @@ class SQLiteStore:
         conn.executemany("INSERT INTO items_fts (rowid, title, body) VALUES (?, ?, ?)",
                          [(rowids[k], *text) for k, text in zip(items.text_item, items.text, strict=True)
                           if rowids[k] is not None])
+        return counts
 
     def _flush_boxes(self) -> None:
         if getattr(self._local, "boxes_waiting", False):
