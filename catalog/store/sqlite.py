@@ -76,6 +76,11 @@ from .types import (
 from .writing import batches, check_write, item_key, keyset_condition
 
 pack_box = BOX_FORMAT.pack
+# Python's sqlite3 binds a bytes value (documents, WKB, hashes, boxes: four an Item) only after looking for an
+# adapter, a lookup that fails slowly (it formats an AttributeError each time, ~2.5k instructions). With bytes
+# registered as their own adapter (bytes(b) is b) the lookup succeeds at once: the same value is bound, and a
+# bulk write costs ~5 % fewer instructions in the writing process (callgrind, 4,180 S2 Items).
+sqlite3.register_adapter(bytes, bytes)
 BOXES_PER_COLLECTION = 64  # collections_rtree ids are num * 64 + part
 WRITE_BATCH = 2000  # Items per executemany round in upsert_items
 LOG = logging.getLogger("geostudies.store")
