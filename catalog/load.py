@@ -125,10 +125,10 @@ def item_problems(doc: Any, collection_id: str | None) -> list[tuple[str, str]]:
                    and -90 <= bbox[1] <= bbox[3] <= 90)
         # A valid lon/lat bbox vouches for the positions' range; GEOS reads the structure in the store.
         found += _geometry_problems(doc.geometry, on_earth and not bbox_ok, shallow=bbox_ok)
-    stamps = [(key, props.get(key)) for key in TIME_KEYS]
-    if not stamps[0][1] and not (stamps[1][1] and stamps[2][1]):
+    times = [props.get(key) for key in TIME_KEYS]  # datetime, start_datetime, end_datetime
+    if not times[0] and not (times[1] and times[2]):
         found.append(("properties.datetime", "is required (or start_datetime and end_datetime)"))
-    for key, value in stamps:
+    for key, value in zip(TIME_KEYS, times, strict=True):
         if value:
             try:
                 normalise_timestamp(value)

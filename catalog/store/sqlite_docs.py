@@ -27,6 +27,9 @@ TRAIN_SAMPLES = 2000
 DICT_SIZE = 32 * 1024
 
 
+_DIGEST_STARTS: dict[int, Any] = {}  # zdict -> a blake2b personalised with it, copied for each digest
+
+
 def stored_digest(blob: bytes, zdict: int) -> bytes:
     """The hash an unchanged Item is recognised by: of the stored (compressed) bytes and their dictionary, ~20x
     less to hash than the JSON; the same bytes under the same dictionary decode to the same document."""
@@ -36,9 +39,6 @@ def stored_digest(blob: bytes, zdict: int) -> bytes:
     digest = started.copy()
     digest.update(blob)
     return digest.digest()
-
-
-_DIGEST_STARTS: dict[int, Any] = {}
 
 
 class DocCodec:
